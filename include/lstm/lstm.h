@@ -1,0 +1,7 @@
+// lstm.cpp — the whole public API.
+#pragma once
+
+#include "lstm/io.h"
+#include "lstm/model.h"
+#include "lstm/nn.h"
+#include "lstm/tensor.h"

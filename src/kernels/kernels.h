@@ -1,0 +1,38 @@
+// Kernels: pure functions on raw pointers. A kernel never allocates and never throws.
+// Each has a scalar, an AVX2 and an AVX-512 path; the path is chosen once at run time
+// (the best the CPU supports, or the one named by the LSTM_ISA environment variable or
+// force_isa(), which the tests use to check every path).
+#pragma once
+
+#include <cstdint>
+
+namespace lstm::kernels {
+
+enum class Isa { scalar, avx2, avx512 };
+
+const char* isa_name(Isa isa);
+bool isa_supported(Isa isa);
+// The path in use.
+Isa active_isa();
+// Use `isa` from now on; returns false (and changes nothing) if the CPU lacks it.
+bool force_isa(Isa isa);
+
+// Set flush-to-zero and denormals-are-zero on the calling thread, so that tiny values can
+// never slow a run down.
+void flush_denormals();
+
+enum class Trans { no, yes };
+
+// C = beta·C + op(A)·op(B), all row-major.
+//   op(A) is (m × k): A itself (m × k, row stride lda), or Aᵀ where A is (k × m, row stride lda).
+//   op(B) is (k × n): B itself (k × n, row stride ldb), or Bᵀ where B is (n × k, row stride ldb).
+//   C is (m × n, row stride ldc). beta = 0 overwrites C without reading it.
+void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// y[i] = σ(x[i]) = 1 / (1 + e^(−x[i])); y may equal x.
+void sigmoid(float* y, const float* x, int64_t n);
+// y[i] = tanh(x[i]); y may equal x.
+void tanh(float* y, const float* x, int64_t n);
+
+}  // namespace lstm::kernels
