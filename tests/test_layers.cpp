@@ -101,7 +101,7 @@ TEST(Dense, InitConfigAndParameters) {
   EXPECT_EQ(params[0].name, "weight");
   EXPECT_EQ(params[1].name, "bias");
   EXPECT_EQ(dense.config_json(),
-            R"({"bias":true,"in_features":16,"out_features":8,"type":"dense"})");
+            R"({"type":"dense","in_features":16,"out_features":8,"bias":true})");
   EXPECT_EQ(dense.describe(), "Dense(in_features=16, out_features=8, bias=true)");
 
   lstm::Dense no_bias({.in_features = 3, .out_features = 2, .bias = false});
@@ -128,7 +128,7 @@ TEST(Embedding, LooksUpRowsAndAccumulatesGradientsButNotPadding) {
   EXPECT_TRUE(lstm::testing::tensors_close(embedding.weight_grad,
                                            Tensor({4, 2}, {0, 0, 0, 0, 3, 4, 4, 5}), 0.0, "dW"));
   EXPECT_EQ(embedding.config_json(),
-            R"({"embedding_dim":2,"num_embeddings":4,"padding_idx":0,"type":"embedding"})");
+            R"({"type":"embedding","num_embeddings":4,"embedding_dim":2,"padding_idx":0})");
   EXPECT_EQ(embedding.describe(), "Embedding(num_embeddings=4, embedding_dim=2, padding_idx=0)");
 }
 
@@ -199,8 +199,8 @@ TEST(Dropout, IdentityWhenNotTrainingAndArgumentChecks) {
     const std::string message = error_of([&] { lstm::Dropout({.p = bad}); });
     EXPECT_TRUE(contains(message, "[0, 1)")) << "p = " << bad << ": " << message;
   }
-  EXPECT_EQ(dropout.config_json(), R"({"p":0.5,"type":"dropout"})");
-  EXPECT_EQ(lstm::Dropout({.p = 0.1f}).config_json(), R"({"p":0.1,"type":"dropout"})");
+  EXPECT_EQ(dropout.config_json(), R"({"type":"dropout","p":0.5})");
+  EXPECT_EQ(lstm::Dropout({.p = 0.1f}).config_json(), R"({"type":"dropout","p":0.1})");
   EXPECT_EQ(dropout.describe(), "Dropout(p=0.5)");
 }
 
@@ -261,7 +261,7 @@ TEST(LayerNorm, NormalizesRowsAndMatchesFiniteDifferences) {
     EXPECT_NEAR(norm.bias_grad[j], d_beta, 1e-5) << "dβ " << j;
   }
   EXPECT_EQ(norm.config_json(),
-            R"({"elementwise_affine":true,"eps":1e-05,"features":5,"type":"layer_norm"})");
+            R"({"type":"layer_norm","features":5,"eps":1e-05,"elementwise_affine":true})");
   EXPECT_EQ(norm.describe(), "LayerNorm(features=5, eps=1e-05, elementwise_affine=true)");
   EXPECT_THROW(norm.forward(Tensor({3, 4}), kInfer), lstm::Error);
   EXPECT_THROW(lstm::LayerNorm({.features = 4, .eps = 0.0f}), lstm::Error);

@@ -105,7 +105,7 @@ void Dense::reset_parameters(Rng& rng) {
 }
 
 std::string Dense::config_json() const {
-  return nlohmann::json{{"type", kind()},
+  return nlohmann::ordered_json{{"type", kind()},
                         {"in_features", options_.in_features},
                         {"out_features", options_.out_features},
                         {"bias", options_.bias}}
@@ -201,7 +201,7 @@ void Embedding::reset_parameters(Rng& rng) {
 }
 
 std::string Embedding::config_json() const {
-  return nlohmann::json{{"type", kind()},
+  return nlohmann::ordered_json{{"type", kind()},
                         {"num_embeddings", options_.num_embeddings},
                         {"embedding_dim", options_.embedding_dim},
                         {"padding_idx", options_.padding_idx}}
@@ -284,7 +284,7 @@ Dropout::Dropout(const DropoutOptions& options) : options_(options) {
 }
 
 std::string Dropout::config_json() const {
-  return nlohmann::json{{"type", kind()}, {"p", json_number(options_.p)}}.dump();
+  return nlohmann::ordered_json{{"type", kind()}, {"p", json_number(options_.p)}}.dump();
 }
 
 std::string Dropout::describe() const { return "Dropout(p=" + float_text(options_.p) + ")"; }
@@ -341,7 +341,7 @@ LayerNorm::LayerNorm(const LayerNormOptions& options) : options_(options) {
 }
 
 std::string LayerNorm::config_json() const {
-  return nlohmann::json{{"type", kind()},
+  return nlohmann::ordered_json{{"type", kind()},
                         {"features", options_.features},
                         {"eps", json_number(options_.eps)},
                         {"elementwise_affine", options_.elementwise_affine}}
