@@ -440,9 +440,10 @@ def main():
     dense_case("dense_bias", 5, 4, True, (2, 3))
     dense_case("dense_nobias", 7, 3, False, (3, 2))
     dense_case("dense_2d", 6, 5, True, (4,))
-    embedding_case("embedding", 10, 4, None, [[1, 3, 3, 9, 0], [2, 1, 1, 1, 7], [5, 4, 6, 8, 3]])
+    embedding_case("embedding_basic", 10, 4, None,
+                   [[1, 3, 3, 9, 0], [2, 1, 1, 1, 7], [5, 4, 6, 8, 3]])
     embedding_case("embedding_padding", 8, 5, 0, [[1, 0, 3, 3, 0], [0, 7, 2, 1, 1]])
-    layernorm_case("layernorm", 7, True, (2, 3))
+    layernorm_case("layernorm_affine", 7, True, (2, 3))
     layernorm_case("layernorm_noaffine", 6, False, (3, 2))
     layernorm_case("layernorm_offset", 9, True, (2, 4), offset=10.0, spread=0.5)
     # Whole models
