@@ -200,6 +200,8 @@ void Sequential::save(const std::string& path,
 Sequential Sequential::load(const std::string& path) {
   const SafetensorsFile file = read_safetensors(path);
   Sequential model;
+  // The file's tensors under the names the model gives its parameters ("N.name").
+  std::map<std::string, const Tensor*> by_name;
   const auto format = file.metadata.find("format");
 
   if (format != file.metadata.end()) {
@@ -223,6 +225,7 @@ Sequential Sequential::load(const std::string& path) {
       throw Error(path + ": metadata \"architecture\" must be an object with a \"layers\" array");
     for (std::size_t i = 0; i < parsed["layers"].size(); ++i)
       model.add(layer_from_config(parsed["layers"][i], path + ": layer " + std::to_string(i)));
+    for (const NamedTensor& nt : file.tensors) by_name[nt.name] = &nt.tensor;
   } else {
     std::map<int64_t, LayerTensors> groups;
     for (const NamedTensor& nt : file.tensors) {
@@ -230,7 +233,11 @@ Sequential Sequential::load(const std::string& path) {
       if (index < 0)
         throw Error(path + ": tensor '" + nt.name +
                     "' has no layer prefix; expected names like '0.weight_ih_l0' or '1.weight'");
+      const std::string canonical = std::to_string(index) + "." + name;
+      if (by_name.count(canonical))
+        throw Error(path + ": tensor '" + nt.name + "' and another both name '" + canonical + "'");
       groups[index][name] = &nt.tensor;
+      by_name[canonical] = &nt.tensor;
     }
     if (groups.empty()) throw Error(path + ": the file holds no tensors");
     int64_t expected = 0;
@@ -249,7 +256,8 @@ Sequential Sequential::load(const std::string& path) {
   // Every parameter the architecture needs, with its exact shape; nothing left over.
   std::set<std::string> used;
   for (const ParameterRef& p : model.parameters()) {
-    const Tensor* t = file.find(p.name);
+    const auto found = by_name.find(p.name);
+    const Tensor* t = found == by_name.end() ? nullptr : found->second;
     if (!t)
       throw Error(path + ": missing tensor '" + p.name + "' " + p.value->shape_string() +
                   " that the architecture needs");
@@ -259,9 +267,9 @@ Sequential Sequential::load(const std::string& path) {
     *p.value = *t;
     used.insert(p.name);
   }
-  for (const NamedTensor& nt : file.tensors)
-    if (!used.count(nt.name))
-      throw Error(path + ": tensor '" + nt.name + "' is not a parameter of the model (" +
+  for (const auto& [name, tensor] : by_name)
+    if (!used.count(name))
+      throw Error(path + ": tensor '" + name + "' is not a parameter of the model (" +
                   model.layer(0).describe() + (model.size() > 1 ? ", ..." : "") + ")");
 
   return model;
