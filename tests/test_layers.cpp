@@ -51,8 +51,8 @@ TEST(Dense, ForwardAndBackwardOnASmallCase) {
   const Tensor d_x = dense.backward(d_y);
   // dX = dY W, dW = dYᵀ X, db = Σ rows dY
   EXPECT_TRUE(lstm::testing::tensors_close(d_x, Tensor({2, 1, 2}, {11, 14, -2, -2}), 0.0, "dx"));
-  EXPECT_TRUE(lstm::testing::tensors_close(
-      dense.weight_grad, Tensor({3, 2}, {1, -1, 2, 0.5f, 0, -2.5f}), 0.0, "dW"));
+  EXPECT_TRUE(lstm::testing::tensors_close(dense.weight_grad,
+                                           Tensor({3, 2}, {1, -1, 2, 0.5f, 0, -2.5f}), 0.0, "dW"));
   EXPECT_TRUE(lstm::testing::tensors_close(dense.bias_grad, Tensor({3}, {1, 1, 1}), 0.0, "db"));
 
   // A second backward accumulates; zero_grad clears.
@@ -65,8 +65,7 @@ TEST(Dense, ForwardAndBackwardOnASmallCase) {
 
 TEST(Dense, ShapeErrorsNameExpectedAndActual) {
   lstm::Dense dense({.in_features = 4, .out_features = 2});
-  const std::string forward_error =
-      error_of([&] { dense.forward(Tensor({2, 5, 3}), kTrain); });
+  const std::string forward_error = error_of([&] { dense.forward(Tensor({2, 5, 3}), kTrain); });
   EXPECT_TRUE(contains(forward_error, "(*, 4)")) << forward_error;
   EXPECT_TRUE(contains(forward_error, "(2, 5, 3)")) << forward_error;
 
@@ -120,8 +119,8 @@ TEST(Embedding, LooksUpRowsAndAccumulatesGradientsButNotPadding) {
 
   const Tensor ids({2, 2}, {2, 0, 2, 3});
   const Tensor y = embedding.forward(ids, kTrain);
-  EXPECT_TRUE(lstm::testing::tensors_close(y, Tensor({2, 2, 2}, {3, 4, 0, 0, 3, 4, 5, 6}), 0.0,
-                                           "y"));
+  EXPECT_TRUE(
+      lstm::testing::tensors_close(y, Tensor({2, 2, 2}, {3, 4, 0, 0, 3, 4, 5, 6}), 0.0, "y"));
   const Tensor d_x = embedding.backward(Tensor({2, 2, 2}, {1, 1, 7, 7, 2, 3, 4, 5}));
   EXPECT_TRUE(d_x.empty());
   // Row 2 gets both of its uses, row 0 (padding) nothing.

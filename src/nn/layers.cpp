@@ -41,8 +41,7 @@ void check_last_dim(const Tensor& x, int64_t last, const std::string& what) {
 }
 
 // Throws unless `d_y` has the shape of the output the last training forward produced.
-void check_output_gradient(const Tensor& d_y, const Shape& output_shape,
-                           const std::string& layer) {
+void check_output_gradient(const Tensor& d_y, const Shape& output_shape, const std::string& layer) {
   if (d_y.shape() != output_shape)
     throw Error(layer + "::backward: expected d_y of the output's shape " +
                 shape_string(output_shape) + ", got " + d_y.shape_string());
@@ -106,9 +105,9 @@ void Dense::reset_parameters(Rng& rng) {
 
 std::string Dense::config_json() const {
   return nlohmann::ordered_json{{"type", kind()},
-                        {"in_features", options_.in_features},
-                        {"out_features", options_.out_features},
-                        {"bias", options_.bias}}
+                                {"in_features", options_.in_features},
+                                {"out_features", options_.out_features},
+                                {"bias", options_.bias}}
       .dump();
 }
 
@@ -202,9 +201,9 @@ void Embedding::reset_parameters(Rng& rng) {
 
 std::string Embedding::config_json() const {
   return nlohmann::ordered_json{{"type", kind()},
-                        {"num_embeddings", options_.num_embeddings},
-                        {"embedding_dim", options_.embedding_dim},
-                        {"padding_idx", options_.padding_idx}}
+                                {"num_embeddings", options_.num_embeddings},
+                                {"embedding_dim", options_.embedding_dim},
+                                {"padding_idx", options_.padding_idx}}
       .dump();
 }
 
@@ -214,9 +213,7 @@ std::string Embedding::describe() const {
          ", padding_idx=" + std::to_string(options_.padding_idx) + ")";
 }
 
-int64_t Embedding::output_features(int64_t /*features_in*/) const {
-  return options_.embedding_dim;
-}
+int64_t Embedding::output_features(int64_t /*features_in*/) const { return options_.embedding_dim; }
 
 Tensor Embedding::forward(const Tensor& x, const ForwardContext& ctx) {
   if (x.rank() < 1)
@@ -342,9 +339,9 @@ LayerNorm::LayerNorm(const LayerNormOptions& options) : options_(options) {
 
 std::string LayerNorm::config_json() const {
   return nlohmann::ordered_json{{"type", kind()},
-                        {"features", options_.features},
-                        {"eps", json_number(options_.eps)},
-                        {"elementwise_affine", options_.elementwise_affine}}
+                                {"features", options_.features},
+                                {"eps", json_number(options_.eps)},
+                                {"elementwise_affine", options_.elementwise_affine}}
       .dump();
 }
 

@@ -1,0 +1,17 @@
+// The subcommands of the `lstm` tool. Each lives in its own cmd_<name>.cpp and adds itself to the
+// application with the function declared here; main.cpp calls them in the order `lstm --help`
+// lists them. A command's action runs once the whole command line has been parsed and checked.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace lstm::cli {
+
+// lstm run: a model's predictions for the sequences in a .npy file (cmd_run.cpp).
+void add_run_command(CLI::App& app);
+// lstm info: the layers, tensors and parameter count of a model file (cmd_info.cpp).
+void add_info_command(CLI::App& app);
+// lstm bench: times the recurrent layers on random data (cmd_bench.cpp).
+void add_bench_command(CLI::App& app);
+
+}  // namespace lstm::cli
