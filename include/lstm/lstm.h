@@ -2,6 +2,8 @@
 #pragma once
 
 #include "lstm/io.h"
+#include "lstm/loss.h"
 #include "lstm/model.h"
 #include "lstm/nn.h"
+#include "lstm/optim.h"
 #include "lstm/tensor.h"
