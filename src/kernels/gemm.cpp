@@ -1,26 +1,100 @@
-// Placeholder GEMM (plain loops); replaced by the packed, vectorized kernel.
-#include "kernels/kernels.h"
+// The public GEMM entry points: empty products handled here, everything else by the active
+// ISA's table; the scalar path (gemm_impl.h on single floats) and the per-thread scratch.
+#include <cstddef>
+#include <new>
+
+#include "kernels/gemm_impl.h"
+#include "kernels/simd_scalar.h"
 
 namespace lstm::kernels {
+namespace detail {
+
+// A 4 × 4 tile of single floats.
+struct ScalarShape {
+  using V = simd::Scalar;
+  static constexpr int mr = 4, nv = 4, dot_rows = 2;
+  static constexpr int64_t kc = 256, mc = 128, nc = 1024, dot_max_m = 8;
+};
+
+const GemmTable gemm_scalar = Gemm<ScalarShape>::table();
+
+namespace {
+
+struct ScratchBuffer {
+  float* data = nullptr;
+  int64_t capacity = 0;  // floats
+  ScratchBuffer() = default;
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  ~ScratchBuffer() { release(); }
+  void release() {
+    if (data) ::operator delete (data, std::align_val_t{64});
+    data = nullptr;
+    capacity = 0;
+  }
+};
+
+}  // namespace
+
+float* scratch(Scratch slot, int64_t floats) {
+  thread_local ScratchBuffer buffers[static_cast<int>(Scratch::count)];
+  ScratchBuffer& buffer = buffers[static_cast<int>(slot)];
+  if (buffer.capacity < floats) {
+    buffer.release();
+    buffer.data = static_cast<float*>(
+        ::operator new (static_cast<std::size_t>(floats) * sizeof(float), std::align_val_t{64}));
+    buffer.capacity = floats;
+  }
+  return buffer.data;
+}
+
+}  // namespace detail
+
+namespace {
+
+const detail::GemmTable& gemm_for(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return detail::gemm_avx512;
+    case Isa::avx2: return detail::gemm_avx2;
+    case Isa::scalar: break;
+  }
+  return detail::gemm_scalar;
+}
+
+// C (m × n, row stride ldc) = beta·C, without reading C when beta = 0.
+void scale_rows(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+}
+
+}  // namespace
 
 void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  for (int64_t i = 0; i < m; ++i) {
-    float* c_row = c + i * ldc;
-    if (beta == 0.0f)
-      for (int64_t j = 0; j < n; ++j) c_row[j] = 0.0f;
-    else if (beta != 1.0f)
-      for (int64_t j = 0; j < n; ++j) c_row[j] *= beta;
-    for (int64_t p = 0; p < k; ++p) {
-      const float a_ip = trans_a == Trans::no ? a[i * lda + p] : a[p * lda + i];
-      if (trans_b == Trans::no) {
-        const float* b_row = b + p * ldb;
-        for (int64_t j = 0; j < n; ++j) c_row[j] += a_ip * b_row[j];
-      } else {
-        for (int64_t j = 0; j < n; ++j) c_row[j] += a_ip * b[j * ldb + p];
-      }
-    }
-  }
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0)
+    scale_rows(m, n, beta, c, ldc);
+  else
+    gemm_for(active_isa()).sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+int64_t packed_b_size(int64_t k, int64_t n, Isa isa) {
+  return k <= 0 || n <= 0 ? 0 : gemm_for(isa).packed_b_size(k, n);
+}
+
+PackedB pack_b(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out,
+               Isa isa) {
+  if (k > 0 && n > 0) gemm_for(isa).pack_b(trans_b, k, n, b, ldb, out);
+  return {out, k, n, isa};
+}
+
+void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
+                  float beta, float* c, int64_t ldc) {
+  if (m <= 0 || b.n <= 0) return;
+  if (b.k <= 0)
+    scale_rows(m, b.n, beta, c, ldc);
+  else
+    gemm_for(b.isa).sgemm_packed(trans_a, m, a, lda, b, beta, c, ldc);
 }
 
 }  // namespace lstm::kernels

@@ -30,6 +30,25 @@ enum class Trans { no, yes };
 void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// op(B) (k × n) rearranged once into the panel layout that one ISA's GEMM micro-kernel reads,
+// so that products with the same B at every time step (W_hhᵀ) skip the packing. The caller owns
+// the storage: packed_b_size() floats, filled by pack_b(), which returns this view of it.
+struct PackedB {
+  const float* data = nullptr;
+  int64_t k = 0, n = 0;
+  Isa isa = Isa::scalar;  // the path it was packed for, and the one sgemm_packed then uses
+};
+
+// Floats needed to hold op(B) (k × n) packed for `isa`.
+int64_t packed_b_size(int64_t k, int64_t n, Isa isa = active_isa());
+// Packs op(B) (k × n), with op and ldb as in sgemm, into `out` (packed_b_size(k, n, isa) floats).
+PackedB pack_b(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out,
+               Isa isa = active_isa());
+// C = beta·C + op(A)·B for B = b packed (k × n): sgemm with m, n = b.n, k = b.k, but no packing of
+// B. `isa` must be supported, as it is whenever pack_b made b on this machine.
+void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
+                  float beta, float* c, int64_t ldc);
+
 // y[i] = σ(x[i]) = 1 / (1 + e^(−x[i])); y may equal x.
 void sigmoid(float* y, const float* x, int64_t n);
 // y[i] = tanh(x[i]); y may equal x.

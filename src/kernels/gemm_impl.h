@@ -1,0 +1,419 @@
+// The single-precision GEMM, written once over a vector type V (simd_*.h) and a tile shape;
+// gemm_avx512.cpp, gemm_avx2.cpp and gemm.cpp (scalar) instantiate it, each compiled for its ISA.
+//
+// C = beta·C + op(A)·op(B) runs one of two ways:
+//   blocked  the loops of a cache-blocked GEMM (n in blocks of NC, k in blocks of KC, m in blocks
+//            of MC) around a register tile of up to MR × NR accumulators. op(A) is packed per
+//            block into panels of at most MR rows (k-major); op(B) comes as panels of NR columns
+//            (k-major) — packed per block, packed once beforehand (sgemm_packed), or read in
+//            place when trans_b = no and op(A) has at most 3·MR rows (each element of B then
+//            serves at most three row panels, which find it in cache, so copying B would cost
+//            more than it saves).
+//   dots     trans_b = yes and few rows of op(A) (the per-step LSTM product h·W_hhᵀ, a GEMV at
+//            m = 1): every C element is a dot product of a row of op(A) and a row of B, both
+//            contiguous along k, so B streams through once as it lies.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "kernels/isa_table.h"
+
+namespace lstm::kernels::detail {
+
+// Shape: using V = <vector type>; static constexpr int mr (rows of the register tile),
+// nv (vectors across it, so NR = nv·V::width columns), dot_rows (rows of a dot-product tile);
+// static constexpr int64_t kc, mc, nc (cache blocks; mc a multiple of mr, nc of NR), dot_max_m
+// (the most rows of op(A) that take the dot-product way).
+template <class Shape>
+struct Gemm {
+  using V = typename Shape::V;
+  using Reg = typename V::Reg;
+  static constexpr int W = V::width;
+  static constexpr int MR = Shape::mr, NR = Shape::nv * W, NV = Shape::nv;
+  static constexpr int64_t KC = Shape::kc, MC = Shape::mc, NC = Shape::nc;
+  static_assert(MC % MR == 0 && NC % NR == 0);
+  // Independent accumulators needed to keep the FMA units busy: latency 4 × 2 pipes.
+  static constexpr int min_accumulators = 8;
+
+  static int64_t smaller(int64_t x, int64_t y) { return x < y ? x : y; }
+
+  // ---------------------------------------------------------------- register tile (blocked)
+
+  // acc (ROWS × NR) += a (ROWS) ⊗ b (NR): one step p of the tile's product.
+  template <int ROWS>
+  static void multiply_add(Reg (&acc)[ROWS][NV], const float* a, const float* b) {
+    Reg b_row[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) b_row[v] = V::load(b + v * W);
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; ++r) {
+      const Reg a_r = V::broadcast(a[r]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(a_r, b_row[v], acc[r][v]);
+    }
+  }
+
+  // beta·c + sum over `lanes` (≤ W) elements of c; c is not read when beta = 0.
+  static Reg with_beta(Reg sum, float beta, const float* c, int lanes) {
+    if (beta == 0.0f) return sum;
+    const Reg old = lanes >= W ? V::load(c) : V::load_first(c, lanes);
+    return beta == 1.0f ? V::add(old, sum) : V::fma(V::broadcast(beta), old, sum);
+  }
+
+  // C (ROWS × cols, row stride ldc; cols ≤ NR) = beta·C + acc.
+  template <int ROWS>
+  static void update_c(const Reg (&acc)[ROWS][NV], float beta, float* c, int64_t ldc, int cols) {
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        const int lanes = cols - v * W;
+        if (lanes <= 0) break;
+        float* dst = c + r * ldc + v * W;
+        const Reg x = with_beta(acc[r][v], beta, dst, lanes);
+        if (lanes >= W)
+          V::store(dst, x);
+        else
+          V::store_first(dst, x, lanes);
+      }
+    }
+  }
+
+  // C tile (ROWS × cols, row stride ldc; ROWS ≤ MR, cols ≤ NR) = beta·C + A·B over depth k, with
+  // A a packed panel (k × ROWS: element (p, r) at a[p·ROWS + r]) and B k × NR with row stride
+  // b_stride. A tile too small to hide the FMA latency keeps several accumulator sets (one per
+  // p mod sets), added up at the end.
+  template <int ROWS>
+  static void tile(int64_t k, const float* a, const float* b, int64_t b_stride, float beta,
+                   float* c, int64_t ldc, int cols) {
+    constexpr int per_set = ROWS * NV;
+    constexpr int sets =
+        per_set >= min_accumulators ? 1 : (min_accumulators + per_set - 1) / per_set;
+    Reg acc[sets][ROWS][NV];
+#pragma GCC unroll 4
+    for (int s = 0; s < sets; ++s)
+#pragma GCC unroll 16
+      for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[s][r][v] = V::zero();
+    int64_t p = 0;
+    for (; p + sets <= k; p += sets)
+#pragma GCC unroll 4
+      for (int s = 0; s < sets; ++s)
+        multiply_add<ROWS>(acc[s], a + (p + s) * ROWS, b + (p + s) * b_stride);
+    for (; p < k; ++p) multiply_add<ROWS>(acc[0], a + p * ROWS, b + p * b_stride);
+#pragma GCC unroll 4
+    for (int s = 1; s < sets; ++s)
+#pragma GCC unroll 16
+      for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[0][r][v] = V::add(acc[0][r][v], acc[s][r][v]);
+    update_c<ROWS>(acc[0], beta, c, ldc, cols);
+  }
+
+  using TileFn = void (*)(int64_t, const float*, const float*, int64_t, float, float*, int64_t,
+                          int);
+  template <int... R>
+  static constexpr std::array<TileFn, sizeof...(R)> tile_table(std::integer_sequence<int, R...>) {
+    return {&tile<R + 1>...};
+  }
+  // tiles[rows − 1] is the tile for `rows` rows.
+  static constexpr std::array<TileFn, MR> tiles = tile_table(std::make_integer_sequence<int, MR>{});
+
+  // ---------------------------------------------------------------- packing
+
+  // out[p·out_stride + r] = src[r·src_stride + p] for p < count and r < lanes, where the rows
+  // r ≥ rows (up to lanes) read as zero: a transposing copy, W × W blocks at a time in registers.
+  static void transpose_copy(const float* src, int64_t src_stride, int64_t rows, int64_t count,
+                             float* out, int64_t out_stride, int64_t lanes) {
+    for (int64_t r0 = 0; r0 < lanes; r0 += W) {
+      const int width = static_cast<int>(smaller(W, lanes - r0));  // lanes stored
+      const int64_t live = rows - r0;                              // rows with data (< W: fewer)
+      int64_t p = 0;
+      for (; p + W <= count; p += W) {
+        Reg block[W];
+#pragma GCC unroll 16
+        for (int i = 0; i < W; ++i)
+          block[i] = i < live ? V::load(src + (r0 + i) * src_stride + p) : V::zero();
+        V::transpose(block);
+#pragma GCC unroll 16
+        for (int i = 0; i < W; ++i) {
+          float* dst = out + (p + i) * out_stride + r0;
+          if (width == W)
+            V::store(dst, block[i]);
+          else
+            V::store_first(dst, block[i], width);
+        }
+      }
+      for (; p < count; ++p)
+        for (int i = 0; i < width; ++i)
+          out[p * out_stride + r0 + i] = i < live ? src[(r0 + i) * src_stride + p] : 0.0f;
+    }
+  }
+
+  // How the rows of an m block are cut into register-tile panels: ceil(rows / MR) panels of
+  // near-equal height (16 rows as 8 + 8, not 14 + 2, so no tile is left too thin to be fast).
+  struct RowPanels {
+    int64_t count, base, extra;  // the first `extra` panels have base + 1 rows, the rest base
+    explicit RowPanels(int64_t rows)
+        : count((rows + MR - 1) / MR), base(rows / count), extra(rows % count) {}
+    int64_t first_row(int64_t q) const { return q * base + (q < extra ? q : extra); }
+    int64_t height(int64_t q) const { return base + (q < extra ? 1 : 0); }
+  };
+
+  // Packs op(A)[i0, i0 + mc) × [p0, p0 + kc) into the row panels of RowPanels(mc): panel q,
+  // holding rows = height(q) rows from first_row(q), is kc × rows (element (p, r) at p·rows + r)
+  // at out + first_row(q)·kc.
+  static void pack_a(Trans trans_a, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                     int64_t kc, float* out) {
+    const RowPanels panels(mc);
+    for (int64_t q = 0; q < panels.count; ++q) {
+      const int64_t first = panels.first_row(q), rows = panels.height(q);
+      float* panel = out + first * kc;
+      if (trans_a == Trans::no) {  // A is (m × k): row r of the panel is a row of A
+        transpose_copy(a + (i0 + first) * lda + p0, lda, rows, kc, panel, rows, rows);
+      } else {  // A is (k × m): step p of the panel is part of a row of A
+        for (int64_t p = 0; p < kc; ++p) {
+          const float* src = a + (p0 + p) * lda + i0 + first;
+          for (int64_t r = 0; r < rows; ++r) panel[p * rows + r] = src[r];
+        }
+      }
+    }
+  }
+
+  // Packs op(B)[p0, p0 + kc) × [j0, j0 + cols) (cols ≤ NR) into out as kc × NR (element (p, j)
+  // at p·NR + j), zero in columns [cols, NR).
+  static void pack_b_panel(Trans trans_b, const float* b, int64_t ldb, int64_t p0, int64_t kc,
+                           int64_t j0, int64_t cols, float* out) {
+    if (trans_b == Trans::no) {  // B is (k × n): step p of the panel is part of a row of B
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = b + (p0 + p) * ldb + j0;
+        float* dst = out + p * NR;
+        for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];
+        for (int64_t j = cols; j < NR; ++j) dst[j] = 0.0f;
+      }
+    } else {  // B is (n × k): column j of the panel is a row of B
+      transpose_copy(b + j0 * ldb + p0, ldb, cols, kc, out, NR, NR);
+    }
+  }
+
+  // ---------------------------------------------------------------- sources of B panels
+
+  // A k × NR panel of op(B) for the register tile: element (p, j) at data[p·stride + j].
+  struct BPanel {
+    const float* data;
+    int64_t stride;
+  };
+
+  // Each kc × nc block of op(B) packed into the thread's scratch when the loops reach it.
+  struct PackPerBlock {
+    Trans trans_b;
+    const float* b;
+    int64_t ldb;
+    float* buffer;  // KC × NC
+    int64_t kc = 0;
+    void prepare(int64_t jc, int64_t nc, int64_t pc, int64_t block_kc) {
+      kc = block_kc;
+      for (int64_t jr = 0; jr < nc; jr += NR)
+        pack_b_panel(trans_b, b, ldb, pc, kc, jc + jr, smaller(NR, nc - jr), buffer + jr * kc);
+    }
+    BPanel panel(int64_t jr) const { return {buffer + jr * kc, NR}; }
+  };
+
+  // op(B) = B (k × n) read where it lies; only a last panel narrower than NR is copied (a full
+  // width load there would run past the row).
+  struct ReadInPlace {
+    const float* b;
+    int64_t ldb;
+    float* edge_buffer;  // KC × NR
+    const float* block = nullptr;
+    int64_t full_width = 0;  // columns of the block in whole panels
+    void prepare(int64_t jc, int64_t nc, int64_t pc, int64_t kc) {
+      block = b + pc * ldb + jc;
+      full_width = nc - nc % NR;
+      if (full_width < nc)
+        pack_b_panel(Trans::no, b, ldb, pc, kc, jc + full_width, nc - full_width, edge_buffer);
+    }
+    BPanel panel(int64_t jr) const {
+      return jr < full_width ? BPanel{block + jr, ldb} : BPanel{edge_buffer, NR};
+    }
+  };
+
+  // op(B) packed beforehand by pack_b: panel j (columns j·NR …) is k × NR at data + j·NR·k.
+  struct Prepacked {
+    const float* data;
+    int64_t k;
+    const float* block = nullptr;
+    void prepare(int64_t jc, int64_t, int64_t pc, int64_t) { block = data + jc * k + pc * NR; }
+    BPanel panel(int64_t jr) const { return {block + jr * k, NR}; }
+  };
+
+  // ---------------------------------------------------------------- the two ways
+
+  // C (m × n, row stride ldc) = beta·C + op(A)·op(B), op(A) (m × k), op(B) (k × n) from b_source.
+  template <class BSource>
+  static void blocked(Trans trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                      BSource& b_source, float beta, float* c, int64_t ldc) {
+    float* a_panels = scratch(Scratch::a_panels, MC * KC);
+    for (int64_t jc = 0; jc < n; jc += NC) {
+      const int64_t nc = smaller(NC, n - jc);
+      for (int64_t pc = 0; pc < k; pc += KC) {
+        const int64_t kc = smaller(KC, k - pc);
+        const float block_beta = pc == 0 ? beta : 1.0f;  // later k blocks add to C
+        b_source.prepare(jc, nc, pc, kc);
+        for (int64_t ic = 0; ic < m; ic += MC) {
+          const int64_t mc = smaller(MC, m - ic);
+          const RowPanels panels(mc);
+          pack_a(trans_a, a, lda, ic, mc, pc, kc, a_panels);
+          for (int64_t jr = 0; jr < nc; jr += NR) {
+            const BPanel b_panel = b_source.panel(jr);
+            const int cols = static_cast<int>(smaller(NR, nc - jr));
+            for (int64_t q = 0; q < panels.count; ++q) {
+              const int64_t first = panels.first_row(q);
+              tiles[panels.height(q) - 1](kc, a_panels + first * kc, b_panel.data, b_panel.stride,
+                                          block_beta, c + (ic + first) * ldc + jc + jr, ldc, cols);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // acc (ROWS × COLS, acc[i·COLS + j]) += rows of A · rows of B over the W (or, by `load`,
+  // fewer) elements at p.
+  template <int ROWS, int COLS, class Load>
+  static void dot_step(Reg (&acc)[ROWS * COLS], const float* a, int64_t lda,
+                       const float* const (&b_rows)[COLS], int64_t p, Load load) {
+    Reg b_p[COLS];
+#pragma GCC unroll 8
+    for (int j = 0; j < COLS; ++j) b_p[j] = load(b_rows[j] + p);
+#pragma GCC unroll 8
+    for (int i = 0; i < ROWS; ++i) {
+      const Reg a_p = load(a + i * lda + p);
+#pragma GCC unroll 8
+      for (int j = 0; j < COLS; ++j) acc[i * COLS + j] = V::fma(a_p, b_p[j], acc[i * COLS + j]);
+    }
+  }
+
+  // sums[i] = the sum of the lanes of acc[i], i < N: W accumulators at a time are transposed,
+  // so that adding the rows of the block gives all W sums in one register.
+  template <int N>
+  static void lane_sums(const Reg (&acc)[N], float (&sums)[N]) {
+#pragma GCC unroll 2
+    for (int g = 0; g < N; g += W) {
+      Reg block[W];
+#pragma GCC unroll 16
+      for (int i = 0; i < W; ++i) block[i] = g + i < N ? acc[g + i] : V::zero();
+      V::transpose(block);
+      Reg total = block[0];
+#pragma GCC unroll 16
+      for (int i = 1; i < W; ++i) total = V::add(total, block[i]);
+      V::store_first(sums + g, total, N - g < W ? N - g : W);
+    }
+  }
+
+  // C tile (ROWS × cols, row stride ldc; cols ≤ COLS) = beta·C + Σ_p A[i][p]·B[j][p] with rows
+  // of A at a + i·lda and rows of B at b + j·ldb. Lane l of an accumulator sums the p ≡ l
+  // (mod W); rows of B past cols repeat the last one and are computed but not stored.
+  template <int ROWS, int COLS>
+  static void dot_tile(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                       int cols, float beta, float* c, int64_t ldc) {
+    const float* b_rows[COLS];
+    for (int j = 0; j < COLS; ++j) b_rows[j] = b + (j < cols ? j : cols - 1) * ldb;
+    Reg acc[ROWS * COLS];
+#pragma GCC unroll 32
+    for (int i = 0; i < ROWS * COLS; ++i) acc[i] = V::zero();
+    int64_t p = 0;
+    for (; p + W <= k; p += W)
+      dot_step<ROWS, COLS>(acc, a, lda, b_rows, p, [](const float* x) { return V::load(x); });
+    if (p < k) {
+      const int rest = static_cast<int>(k - p);
+      dot_step<ROWS, COLS>(acc, a, lda, b_rows, p,
+                           [rest](const float* x) { return V::load_first(x, rest); });
+    }
+    float sums[ROWS * COLS];
+    lane_sums(acc, sums);
+    for (int i = 0; i < ROWS; ++i)
+      for (int j = 0; j < cols; ++j) {
+        float& out = c[i * ldc + j];
+        out = beta == 0.0f ? sums[i * COLS + j] : beta * out + sums[i * COLS + j];
+      }
+  }
+
+  using DotTileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, int, float,
+                             float*, int64_t);
+  template <int... R>
+  static constexpr std::array<DotTileFn, sizeof...(R)> dot_tile_table(
+      std::integer_sequence<int, R...>) {
+    return {&dot_tile<R + 1, 4>...};
+  }
+  // dot_tiles[rows − 1] is the dot-product tile for `rows` rows × 4 rows of B.
+  static constexpr std::array<DotTileFn, Shape::dot_rows> dot_tiles =
+      dot_tile_table(std::make_integer_sequence<int, Shape::dot_rows>{});
+
+  // C (m × n, row stride ldc) = beta·C + A·Bᵀ with A (m × k, row stride lda) and B (n × k, row
+  // stride ldb). The rows of B are taken a few at a time and met with every row of A, so each
+  // is read from memory once.
+  static void dots(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                   int64_t ldb, float beta, float* c, int64_t ldc) {
+    if (m == 1) {  // a GEMV: enough rows of B at a time for 8 accumulators and whole transposes
+      constexpr int cols = 8;
+      for (int64_t j = 0; j < n; j += cols)
+        dot_tile<1, cols>(k, a, lda, b + j * ldb, ldb, static_cast<int>(smaller(cols, n - j)), beta,
+                          c + j, ldc);
+      return;
+    }
+    for (int64_t j = 0; j < n; j += 4) {
+      const int cols = static_cast<int>(smaller(4, n - j));
+      for (int64_t i = 0; i < m; i += Shape::dot_rows) {
+        const int64_t rows = smaller(Shape::dot_rows, m - i);
+        dot_tiles[rows - 1](k, a + i * lda, lda, b + j * ldb, ldb, cols, beta, c + i * ldc + j,
+                            ldc);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- entry points (GemmTable)
+
+  // C = beta·C + op(A)·op(B) as in kernels.h (m, n, k ≥ 1), the way that suits the shape.
+  static void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                    int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    if (trans_b == Trans::yes && m <= Shape::dot_max_m) {
+      if (trans_a == Trans::yes) {  // the dot products want rows of op(A): copy Aᵀ (m × k)
+        float* a_rows = scratch(Scratch::a_rows, m * k);
+        transpose_copy(a, lda, k, m, a_rows, k, k);
+        a = a_rows;
+        lda = k;
+      }
+      dots(m, n, k, a, lda, b, ldb, beta, c, ldc);
+    } else if (trans_b == Trans::no && m <= 3 * MR) {
+      ReadInPlace source{b, ldb, scratch(Scratch::b_panels, KC * NR)};
+      blocked(trans_a, m, n, k, a, lda, source, beta, c, ldc);
+    } else {
+      PackPerBlock source{trans_b, b, ldb, scratch(Scratch::b_panels, KC * NC)};
+      blocked(trans_a, m, n, k, a, lda, source, beta, c, ldc);
+    }
+  }
+
+  // op(B) (k × n) packed: ceil(n / NR) panels of k × NR.
+  static int64_t packed_b_size(int64_t k, int64_t n) { return (n + NR - 1) / NR * NR * k; }
+
+  // Packs op(B) (k × n) into out (packed_b_size floats): panel j (columns j·NR …) at j·NR·k.
+  static void pack_b(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out) {
+    for (int64_t j = 0; j < n; j += NR)
+      pack_b_panel(trans_b, b, ldb, 0, k, j, smaller(NR, n - j), out + j * k);
+  }
+
+  // C = beta·C + op(A)·B with B packed by pack_b.
+  static void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
+                           float beta, float* c, int64_t ldc) {
+    Prepacked source{b.data, b.k};
+    blocked(trans_a, m, b.n, b.k, a, lda, source, beta, c, ldc);
+  }
+
+  static constexpr GemmTable table() { return {&sgemm, &packed_b_size, &pack_b, &sgemm_packed}; }
+};
+
+}  // namespace lstm::kernels::detail

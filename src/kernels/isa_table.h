@@ -1,0 +1,38 @@
+// What each ISA path provides, as tables of plain functions. Each table is defined in the files
+// compiled for that ISA (gemm_avx512.cpp, activations_avx2.cpp, …); the public functions in
+// gemm.cpp and activations.cpp pick the table of the active path.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace lstm::kernels::detail {
+
+struct GemmTable {
+  // sgemm for m, n, k ≥ 1 (the public sgemm deals with empty products).
+  void (*sgemm)(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+  int64_t (*packed_b_size)(int64_t k, int64_t n);
+  // pack_b for k, n ≥ 1 into out (packed_b_size(k, n) floats).
+  void (*pack_b)(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out);
+  // sgemm_packed for m, b.n, b.k ≥ 1.
+  void (*sgemm_packed)(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
+                       float beta, float* c, int64_t ldc);
+};
+
+struct ActivationTable {
+  void (*sigmoid)(float* y, const float* x, int64_t n);
+  void (*tanh)(float* y, const float* x, int64_t n);
+};
+
+extern const GemmTable gemm_scalar, gemm_avx2, gemm_avx512;
+extern const ActivationTable activations_scalar, activations_avx2, activations_avx512;
+
+// The calling thread's scratch buffer number `slot` with room for at least `floats` floats,
+// 64-byte aligned: allocated on first use and reallocated only to grow, so a warm kernel does
+// not allocate. The contents do not survive a call that asks for more room.
+enum class Scratch { a_panels, b_panels, a_rows, count };
+float* scratch(Scratch slot, int64_t floats);
+
+}  // namespace lstm::kernels::detail

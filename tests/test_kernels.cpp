@@ -1,0 +1,425 @@
+// The kernels (src/kernels) on every ISA path this CPU has, each forced in turn, against
+// double-precision references: sgemm and the pre-packed GEMM on random shapes (odd sizes, every
+// transpose, padded leading dimensions, beta 0 over NaN, 1 and others, empty products), and
+// sigmoid / tanh on dense sweeps, tiny and extreme inputs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "test_util.h"
+
+namespace {
+
+using lstm::kernels::Isa;
+using lstm::kernels::Trans;
+namespace kernels = lstm::kernels;
+
+constexpr float nan_value = std::numeric_limits<float>::quiet_NaN();
+constexpr float inf_value = std::numeric_limits<float>::infinity();
+
+// Runs body(isa) with each ISA the CPU supports forced active, then restores the active one.
+void for_each_isa(const std::function<void(Isa)>& body) {
+  const Isa original = kernels::active_isa();
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if (!kernels::isa_supported(isa)) continue;
+    EXPECT_TRUE(kernels::force_isa(isa));
+    SCOPED_TRACE(std::string("isa ") + kernels::isa_name(isa));
+    body(isa);
+  }
+  kernels::force_isa(original);
+}
+
+TEST(KernelsDispatch, ForceIsaSwitchesAndRestores) {
+  const Isa original = kernels::active_isa();
+  EXPECT_TRUE(kernels::isa_supported(Isa::scalar));
+  for_each_isa([](Isa isa) { EXPECT_EQ(kernels::active_isa(), isa); });
+  EXPECT_EQ(kernels::active_isa(), original);
+}
+
+std::vector<float> random_floats(int64_t count, std::mt19937& rng) {
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(count));
+  for (float& x : v) x = uniform(rng);
+  return v;
+}
+
+// One product C = beta·C + op(A)·op(B) with every row of A, B and C padded by a few floats.
+struct GemmCase {
+  Trans trans_a = Trans::no, trans_b = Trans::no;
+  int64_t m = 0, n = 0, k = 0;
+  int64_t pad_a = 0, pad_b = 0, pad_c = 0;
+  float beta = 0.0f;
+
+  int64_t a_rows() const { return trans_a == Trans::no ? m : k; }
+  int64_t a_cols() const { return trans_a == Trans::no ? k : m; }
+  int64_t b_rows() const { return trans_b == Trans::no ? k : n; }
+  int64_t b_cols() const { return trans_b == Trans::no ? n : k; }
+  int64_t lda() const { return a_cols() + pad_a; }
+  int64_t ldb() const { return b_cols() + pad_b; }
+  int64_t ldc() const { return n + pad_c; }
+
+  std::string describe() const {
+    return "m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+           " trans_a=" + (trans_a == Trans::yes ? "yes" : "no") +
+           " trans_b=" + (trans_b == Trans::yes ? "yes" : "no") + " lda=" + std::to_string(lda()) +
+           " ldb=" + std::to_string(ldb()) + " ldc=" + std::to_string(ldc()) +
+           " beta=" + std::to_string(beta);
+  }
+};
+
+// The operands of a case: A and B random, C random (NaN when beta = 0, which must not be read);
+// the padding of C holds a sentinel that must survive.
+struct GemmOperands {
+  std::vector<float> a, b, c;
+  static constexpr float sentinel = 12345.0f;
+
+  GemmOperands(const GemmCase& g, std::mt19937& rng)
+      : a(random_floats(g.a_rows() * g.lda(), rng)),
+        b(random_floats(g.b_rows() * g.ldb(), rng)),
+        c(random_floats(g.m * g.ldc(), rng)) {
+    for (int64_t i = 0; i < g.m; ++i)
+      for (int64_t j = 0; j < g.ldc(); ++j) {
+        float& x = c[static_cast<size_t>(i * g.ldc() + j)];
+        if (j >= g.n)
+          x = sentinel;
+        else if (g.beta == 0.0f)
+          x = nan_value;
+      }
+  }
+};
+
+// expected (m × n) = beta·C + op(A)·op(B), in double, from the operands before the product, and
+// the size of a typical entry: max over C of (|beta·c| + Σ_p |a_ip·b_pj|) / √k, the scale of
+// the terms before they cancel (float rounding is relative to it).
+struct GemmReference {
+  std::vector<double> expected;
+  double typical_size = 0.0;
+};
+
+GemmReference reference_gemm(const GemmCase& g, const GemmOperands& x) {
+  GemmReference ref{std::vector<double>(static_cast<size_t>(g.m * g.n)), 0.0};
+  for (int64_t i = 0; i < g.m; ++i)
+    for (int64_t j = 0; j < g.n; ++j) {
+      double sum = 0.0, magnitude = 0.0;
+      for (int64_t p = 0; p < g.k; ++p) {
+        const double a_ip = g.trans_a == Trans::no ? x.a[static_cast<size_t>(i * g.lda() + p)]
+                                                   : x.a[static_cast<size_t>(p * g.lda() + i)];
+        const double b_pj = g.trans_b == Trans::no ? x.b[static_cast<size_t>(p * g.ldb() + j)]
+                                                   : x.b[static_cast<size_t>(j * g.ldb() + p)];
+        sum += a_ip * b_pj;
+        magnitude += std::abs(a_ip * b_pj);
+      }
+      const double c_ij = x.c[static_cast<size_t>(i * g.ldc() + j)];
+      if (g.beta != 0.0f) {
+        sum += g.beta * c_ij;
+        magnitude += std::abs(g.beta * c_ij);
+      }
+      ref.expected[static_cast<size_t>(i * g.n + j)] = sum;
+      ref.typical_size =
+          std::max(ref.typical_size, magnitude / std::sqrt(std::max<double>(g.k, 1)));
+    }
+  return ref;
+}
+
+// Checks C after the product against the reference, relative to the result's scale (its largest
+// entry, but at least a typical entry, so that a lone entry cancelling to near 0 does not count
+// rounding as error), and that the padding of C is untouched.
+::testing::AssertionResult gemm_result_close(const GemmCase& g, const std::vector<float>& c,
+                                             const GemmReference& ref, double tolerance) {
+  std::vector<float> actual(static_cast<size_t>(g.m * g.n));
+  for (int64_t i = 0; i < g.m; ++i)
+    for (int64_t j = 0; j < g.ldc(); ++j) {
+      const float value = c[static_cast<size_t>(i * g.ldc() + j)];
+      if (j < g.n)
+        actual[static_cast<size_t>(i * g.n + j)] = value;
+      else if (value != GemmOperands::sentinel)
+        return ::testing::AssertionFailure()
+               << g.describe() << ": wrote into the padding of C at row " << i << ", column " << j;
+    }
+  const double error = lstm::testing::relative_error(actual.data(), ref.expected.data(), g.m * g.n,
+                                                     std::max(ref.typical_size, 1e-6));
+  if (error <= tolerance) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << g.describe() << ": relative error " << error << " > " << tolerance;
+}
+
+// Each entry of C is a float sum of k products; its rounding error grows like ε·√k relative to
+// the result's scale (measured up to about 1e−6 at k of a few hundred, on every path).
+double gemm_tolerance(int64_t k) { return 2e-6 * std::max(1.0, std::sqrt(k / 1024.0)); }
+
+::testing::AssertionResult sgemm_matches_reference(const GemmCase& g, std::mt19937& rng) {
+  GemmOperands x(g, rng);
+  const GemmReference ref = reference_gemm(g, x);
+  kernels::sgemm(g.trans_a, g.trans_b, g.m, g.n, g.k, x.a.data(), g.lda(), x.b.data(), g.ldb(),
+                 g.beta, x.c.data(), g.ldc());
+  return gemm_result_close(g, x.c, ref, gemm_tolerance(g.k));
+}
+
+::testing::AssertionResult packed_matches_reference(const GemmCase& g, Isa isa, std::mt19937& rng) {
+  GemmOperands x(g, rng);
+  const GemmReference ref = reference_gemm(g, x);
+  std::vector<float> packed(static_cast<size_t>(kernels::packed_b_size(g.k, g.n, isa)), nan_value);
+  if (static_cast<int64_t>(packed.size()) < g.k * g.n)
+    return ::testing::AssertionFailure() << g.describe() << ": packed size " << packed.size();
+  const kernels::PackedB packed_b =
+      kernels::pack_b(g.trans_b, g.k, g.n, x.b.data(), g.ldb(), packed.data(), isa);
+  if (packed_b.k != g.k || packed_b.n != g.n || packed_b.isa != isa)
+    return ::testing::AssertionFailure() << g.describe() << ": wrong PackedB description";
+  kernels::sgemm_packed(g.trans_a, g.m, x.a.data(), g.lda(), packed_b, g.beta, x.c.data(), g.ldc());
+  return gemm_result_close(g, x.c, ref, gemm_tolerance(g.k));
+}
+
+const Trans both[] = {Trans::no, Trans::yes};
+const float betas[] = {0.0f, 1.0f, -0.75f};
+
+TEST(KernelsGemm, AllTransposesAndBetasOnOddSizes) {
+  for_each_isa([](Isa) {
+    std::mt19937 rng(1);
+    const int64_t sizes[] = {1, 3, 7, 17, 33, 65, 130};
+    for (Trans ta : both)
+      for (Trans tb : both)
+        for (float beta : betas)
+          for (int64_t m : sizes)
+            for (int64_t n : sizes) {
+              const int64_t k = sizes[(m + 3 * n) % 7];  // a spread of k for each (m, n)
+              EXPECT_TRUE(sgemm_matches_reference({ta, tb, m, n, k, 0, 0, 0, beta}, rng));
+            }
+  });
+}
+
+TEST(KernelsGemm, RandomShapesWithPaddedRows) {
+  for_each_isa([](Isa) {
+    std::mt19937 rng(2);
+    std::uniform_int_distribution<int64_t> size(1, 150), pad(0, 9), pick(0, 1), pick_beta(0, 2);
+    for (int trial = 0; trial < 150; ++trial) {
+      const GemmCase g{both[pick(rng)], both[pick(rng)], size(rng),
+                       size(rng),       size(rng),       pad(rng),
+                       pad(rng),        pad(rng),        betas[pick_beta(rng)]};
+      EXPECT_TRUE(sgemm_matches_reference(g, rng));
+    }
+  });
+}
+
+// m = 1 … 16 rows (one LSTM step of a small batch; m = 1 is a GEMV), every transpose.
+TEST(KernelsGemm, FewRows) {
+  for_each_isa([](Isa) {
+    std::mt19937 rng(3);
+    for (Trans ta : both)
+      for (Trans tb : both)
+        for (int64_t m = 1; m <= 16; ++m)
+          for (int64_t n : {1, 5, 40, 97})
+            EXPECT_TRUE(sgemm_matches_reference({ta, tb, m, n, 13 * m + 5, 2, 1, 3, 0.0f}, rng));
+  });
+}
+
+// Larger than one cache block in every direction (m > MC, n > NC, k > 2·KC), and the LSTM
+// shapes: input projection X·W_ihᵀ, a step h·W_hhᵀ, backward dW = dGᵀ·X and dX = dG·W.
+TEST(KernelsGemm, BeyondCacheBlocksAndLstmShapes) {
+  for_each_isa([](Isa) {
+    std::mt19937 rng(4);
+    EXPECT_TRUE(
+        sgemm_matches_reference({Trans::no, Trans::yes, 170, 2085, 530, 1, 0, 2, 0.0f}, rng));
+    EXPECT_TRUE(
+        sgemm_matches_reference({Trans::yes, Trans::no, 150, 2060, 520, 0, 3, 0, 1.0f}, rng));
+    EXPECT_TRUE(
+        sgemm_matches_reference({Trans::no, Trans::yes, 16, 1024, 256, 0, 0, 0, 1.0f}, rng));
+    EXPECT_TRUE(sgemm_matches_reference({Trans::no, Trans::yes, 1, 2048, 512, 0, 0, 0, 1.0f}, rng));
+    EXPECT_TRUE(sgemm_matches_reference({Trans::yes, Trans::no, 256, 32, 400, 0, 0, 0, 1.0f}, rng));
+    EXPECT_TRUE(sgemm_matches_reference({Trans::no, Trans::no, 400, 32, 256, 0, 0, 0, 0.0f}, rng));
+    // a deep product: float accumulation over k = 3000
+    for (Trans ta : both)
+      for (Trans tb : both)
+        EXPECT_TRUE(sgemm_matches_reference({ta, tb, 19, 35, 3000, 0, 0, 0, 0.0f}, rng));
+  });
+}
+
+TEST(KernelsGemm, EmptyProducts) {
+  for_each_isa([](Isa) {
+    std::mt19937 rng(5);
+    // k = 0: C = beta·C, and 0 without reading C when beta = 0.
+    for (float beta : {0.0f, 1.0f, 2.5f})
+      for (Trans ta : both)
+        for (Trans tb : both)
+          EXPECT_TRUE(sgemm_matches_reference({ta, tb, 5, 9, 0, 1, 1, 2, beta}, rng));
+    // m = 0 or n = 0: nothing is touched (null C would crash otherwise).
+    kernels::sgemm(Trans::no, Trans::no, 0, 7, 3, nullptr, 3, nullptr, 7, 0.0f, nullptr, 7);
+    kernels::sgemm(Trans::no, Trans::no, 4, 0, 3, nullptr, 3, nullptr, 0, 0.0f, nullptr, 0);
+  });
+}
+
+// Mutation check on the checker itself: a wrong product must be reported.
+TEST(KernelsGemm, CheckerRejectsAWrongProduct) {
+  std::mt19937 rng(6);
+  const GemmCase g{Trans::no, Trans::no, 9, 11, 13, 0, 0, 0, 0.0f};
+  GemmOperands x(g, rng);
+  GemmReference ref = reference_gemm(g, x);
+  kernels::sgemm(g.trans_a, g.trans_b, g.m, g.n, g.k, x.a.data(), g.lda(), x.b.data(), g.ldb(),
+                 g.beta, x.c.data(), g.ldc());
+  EXPECT_TRUE(gemm_result_close(g, x.c, ref, gemm_tolerance(g.k)));
+  ref.expected[17] += 1e-4;
+  EXPECT_FALSE(gemm_result_close(g, x.c, ref, gemm_tolerance(g.k)));
+}
+
+TEST(KernelsPackedGemm, MatchesReference) {
+  for_each_isa([](Isa isa) {
+    std::mt19937 rng(7);
+    for (Trans ta : both)
+      for (Trans tb : both)
+        for (int64_t m : {1, 2, 5, 16, 37})
+          for (int64_t n : {1, 31, 70})
+            for (float beta : betas)
+              EXPECT_TRUE(
+                  packed_matches_reference({ta, tb, m, n, 3 * n + m, 1, 2, 3, beta}, isa, rng));
+    // several k blocks and n blocks
+    EXPECT_TRUE(
+        packed_matches_reference({Trans::no, Trans::yes, 16, 2085, 600, 0, 0, 0, 1.0f}, isa, rng));
+    EXPECT_TRUE(
+        packed_matches_reference({Trans::no, Trans::yes, 1, 300, 777, 0, 0, 0, 0.0f}, isa, rng));
+  });
+}
+
+// ---------------------------------------------------------------- activations
+
+using ActivationFn = void (*)(float* y, const float* x, int64_t n);
+using ReferenceFn = double (*)(double x);
+
+double sigmoid_reference(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double tanh_reference(double x) { return std::tanh(x); }
+
+// The largest error of f over xs, relative to the reference. Where the reference is subnormal
+// (sigmoid far left) the result may be flushed to zero: an absolute error of FLT_MIN there
+// counts as 1e−6.
+double activation_error(ActivationFn f, ReferenceFn reference, const std::vector<float>& xs,
+                        float* worst_x) {
+  std::vector<float> ys(xs.size());
+  f(ys.data(), xs.data(), static_cast<int64_t>(xs.size()));
+  double worst = 0.0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double expected = reference(xs[i]);
+    const double diff = std::abs(static_cast<double>(ys[i]) - expected);
+    const double scale = std::abs(expected) >= FLT_MIN ? std::abs(expected) : FLT_MIN * 1e6;
+    const double error = diff / scale;
+    if (!(error <= worst)) {  // NaN counts as the worst
+      worst = std::isnan(error) ? INFINITY : error;
+      *worst_x = xs[i];
+    }
+  }
+  return worst;
+}
+
+// Every 1e−4 over [−20, 20], the interesting constants, every float where sigmoid leaves the
+// normal range, and tiny inputs of both signs.
+std::vector<float> activation_inputs() {
+  std::vector<float> xs;
+  for (int i = -200000; i <= 200000; ++i) xs.push_back(static_cast<float>(i * 1e-4));
+  for (float x : {0.0f, -0.0f, 1e-8f, -1e-8f, 88.0f, -88.0f, 87.3f, -87.3f, 87.5f, -87.5f, 100.0f,
+                  -100.0f, 1e30f, -1e30f, FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN})
+    xs.push_back(x);
+  // sigmoid(x) crosses FLT_MIN at x = −87.3365
+  for (float x = -87.2f; x > -87.5f; x = std::nextafter(x, -100.0f)) xs.push_back(x);
+  for (double x = 1e-30; x < 30.0; x *= 1.01) {
+    xs.push_back(static_cast<float>(x));
+    xs.push_back(static_cast<float>(-x));
+  }
+  return xs;
+}
+
+TEST(KernelsActivations, SigmoidMatchesDouble) {
+  const std::vector<float> xs = activation_inputs();
+  for_each_isa([&](Isa) {
+    float worst_x = 0.0f;
+    const double error = activation_error(kernels::sigmoid, sigmoid_reference, xs, &worst_x);
+    EXPECT_LE(error, 1e-6) << "worst at x = " << worst_x;
+  });
+}
+
+TEST(KernelsActivations, TanhMatchesDouble) {
+  const std::vector<float> xs = activation_inputs();
+  for_each_isa([&](Isa) {
+    float worst_x = 0.0f;
+    const double error = activation_error(kernels::tanh, tanh_reference, xs, &worst_x);
+    EXPECT_LE(error, 1e-6) << "worst at x = " << worst_x;
+  });
+}
+
+// Random bit patterns: every exponent of the float range, both signs.
+TEST(KernelsActivations, RandomFloatsOfEveryMagnitude) {
+  std::mt19937 rng(8);
+  std::vector<float> xs;
+  while (xs.size() < 200000) {
+    const uint32_t bits = static_cast<uint32_t>(rng());
+    float x;
+    std::memcpy(&x, &bits, sizeof x);
+    if (std::isfinite(x) && (x == 0.0f || std::abs(x) >= FLT_MIN)) xs.push_back(x);
+  }
+  for_each_isa([&](Isa) {
+    float worst_x = 0.0f;
+    EXPECT_LE(activation_error(kernels::sigmoid, sigmoid_reference, xs, &worst_x), 1e-6)
+        << "sigmoid, worst at x = " << worst_x;
+    EXPECT_LE(activation_error(kernels::tanh, tanh_reference, xs, &worst_x), 1e-6)
+        << "tanh, worst at x = " << worst_x;
+  });
+}
+
+TEST(KernelsActivations, InfinitiesAndRange) {
+  const std::vector<float> xs = activation_inputs();
+  for_each_isa([&](Isa) {
+    const float special[] = {inf_value, -inf_value, 0.0f};
+    float y[3];
+    kernels::sigmoid(y, special, 3);
+    EXPECT_EQ(y[0], 1.0f);
+    EXPECT_EQ(y[1], 0.0f);
+    EXPECT_EQ(y[2], 0.5f);
+    kernels::tanh(y, special, 3);
+    EXPECT_EQ(y[0], 1.0f);
+    EXPECT_EQ(y[1], -1.0f);
+    EXPECT_EQ(y[2], 0.0f);
+
+    std::vector<float> ys(xs.size());
+    kernels::sigmoid(ys.data(), xs.data(), static_cast<int64_t>(xs.size()));
+    for (float v : ys) ASSERT_TRUE(v >= 0.0f && v <= 1.0f) << v;
+    kernels::tanh(ys.data(), xs.data(), static_cast<int64_t>(xs.size()));
+    for (size_t i = 0; i < xs.size(); ++i) {
+      ASSERT_TRUE(ys[i] >= -1.0f && ys[i] <= 1.0f) << ys[i];
+      ASSERT_FALSE(std::signbit(ys[i]) != std::signbit(xs[i])) << xs[i];  // odd, −0 included
+    }
+  });
+}
+
+// Every length up to a few vectors: the partial last vector is computed and nothing past the
+// end is written; y = x in place works.
+TEST(KernelsActivations, AnyLengthAndInPlace) {
+  std::mt19937 rng(9);
+  for_each_isa([&](Isa) {
+    for (int64_t n = 0; n <= 40; ++n) {
+      std::vector<float> x = random_floats(n, rng);
+      for (float& v : x) v *= 6.0f;
+      const std::pair<ActivationFn, ReferenceFn> activations[] = {
+          {kernels::sigmoid, sigmoid_reference}, {kernels::tanh, tanh_reference}};
+      for (auto [f, reference] : activations) {
+        std::vector<float> y(static_cast<size_t>(n) + 1, 7.0f), in_place = x;
+        f(y.data(), x.data(), n);
+        f(in_place.data(), in_place.data(), n);
+        EXPECT_EQ(y[static_cast<size_t>(n)], 7.0f) << "n = " << n;
+        for (int64_t i = 0; i < n; ++i) {
+          const size_t s = static_cast<size_t>(i);
+          EXPECT_NEAR(y[s], reference(x[s]), 1e-6) << "n = " << n << ", i = " << i;
+          EXPECT_EQ(in_place[s], y[s]) << "n = " << n << ", i = " << i;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
