@@ -1,0 +1,97 @@
+// gemm_roof: the machine's single-precision GEMM peak, measured with oneDNN's dnnl_sgemm on large
+// square matrices (row-major C = A·B, beta = 0), with 1 and 2 threads (OpenMP, as Debian builds
+// oneDNN), alternating the thread counts within each round.
+//
+// Prints one JSON object per size and thread count with the median GFLOP/s over the rounds (and
+// the best), then a summary line {"roof_gflops_1t": ..., "roof_gflops_2t": ..., "median_1t": ...,
+// "median_2t": ...}: the roofs are the best round over all sizes (the peak the machine reached;
+// on a shared machine the medians sink with the load), the medians the largest median over the
+// sizes. docs/performance.md uses the 2-thread roof.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.h"
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// GFLOP/s of one timed burst of sgemm calls lasting at least `min_time` seconds (median call).
+double burst(int threads, dnnl_dim_t n, const std::vector<float>& a, const std::vector<float>& b,
+             std::vector<float>& c, double min_time) {
+  omp_set_num_threads(threads);
+  using Clock = std::chrono::steady_clock;
+  const auto call = [&] {
+    if (dnnl_sgemm('N', 'N', n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n) !=
+        dnnl_success) {
+      std::fprintf(stderr, "gemm_roof: dnnl_sgemm failed\n");
+      std::exit(1);
+    }
+  };
+  call();  // warm-up: thread pool, packing buffers, clock
+  std::vector<double> gflops;
+  const Clock::time_point start = Clock::now();
+  while (gflops.size() < 3 ||
+         std::chrono::duration<double>(Clock::now() - start).count() < min_time) {
+    const Clock::time_point t0 = Clock::now();
+    call();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    gflops.push_back(2.0 * static_cast<double>(n) * static_cast<double>(n) *
+                     static_cast<double>(n) / s / 1e9);
+  }
+  return median(gflops);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<dnnl_dim_t> sizes = {1024, 2048, 3072};
+  int rounds = 3;
+  double min_time = 0.5;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--rounds") rounds = std::atoi(argv[i + 1]);
+    else if (flag == "--min-time") min_time = std::atof(argv[i + 1]);
+    else if (flag == "--size") sizes = {std::atol(argv[i + 1])};
+    else {
+      std::fprintf(stderr, "usage: gemm_roof [--rounds N] [--min-time S] [--size N]\n");
+      return 2;
+    }
+  }
+  double roof[3] = {0, 0, 0}, roof_median[3] = {0, 0, 0};
+  for (const dnnl_dim_t n : sizes) {
+    std::mt19937 rng(0);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> a(static_cast<std::size_t>(n * n)), b(a.size()), c(a.size());
+    for (float& v : a) v = u(rng);
+    for (float& v : b) v = u(rng);
+    std::vector<double> results[3];
+    for (int r = 0; r < rounds; ++r)
+      for (int t : (r % 2 == 0 ? std::vector<int>{1, 2} : std::vector<int>{2, 1}))
+        results[t].push_back(burst(t, n, a, b, c, min_time));
+    for (int t = 1; t <= 2; ++t) {
+      const double med = median(results[t]);
+      const double best = *std::max_element(results[t].begin(), results[t].end());
+      roof_median[t] = std::max(roof_median[t], med);
+      roof[t] = std::max(roof[t], best);
+      std::printf("{\"size\":%ld,\"threads\":%d,\"gflops\":%.2f,\"gflops_best\":%.2f}\n",
+                  static_cast<long>(n), t, med, best);
+      std::fflush(stdout);
+    }
+  }
+  std::printf(
+      "{\"roof_gflops_1t\":%.2f,\"roof_gflops_2t\":%.2f,\"median_1t\":%.2f,\"median_2t\":%.2f}\n",
+      roof[1], roof[2], roof_median[1], roof_median[2]);
+  return 0;
+}

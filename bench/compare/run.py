@@ -1,0 +1,255 @@
+#!/usr/bin/python3
+"""The side-by-side comparison of docs/performance.md (bench/compare/run.sh builds the programs and
+calls this).
+
+For every suite configuration, cell and mode it times the contenders in turn, ROUNDS times,
+rotating which goes first: `lstm bench` (the library), onednn_rnn (oneDNN's primitive, with the
+threads asked and, beside it, with 1 thread) and torch_rnn.py (PyTorch, one long-lived process so
+that importing torch is paid once). Each measurement is the median of the runs of one --min-time
+burst. The table gives, per contender, the median over the rounds; as ratios (throughput ours /
+theirs) the median over the rounds of the per-round ratio (their time / our time in the same
+round), so that load from other processes hits both sides of a ratio alike; and, as a
+load-robust check, "best/best": our fastest run against oneDNN's fastest run at either thread
+count. The roof is oneDNN's sgemm on large squares (gemm_roof).
+
+Prints a markdown report on stdout; --json-out keeps every measurement, and --report FILE prints
+the report of such a file again without measuring.
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LABEL = {"ours": "ours", "onednn": "oneDNN 2t", "onednn1": "oneDNN 1t", "pytorch": "PyTorch 2t"}
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def read_suite(path):
+    configs = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split("#", 1)[0].split()
+            if not fields:
+                continue
+            if len(fields) != 5:
+                sys.exit(f"{path}:{number}: expected 'name input hidden batch steps'")
+            name, *sizes = fields
+            configs.append(dict(name=name, **dict(zip(("input", "hidden", "batch", "steps"), map(int, sizes)))))
+    return configs
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+class Torch:
+    """PyTorch contender: one torch_rnn.py --serve process answering JSON requests."""
+
+    def __init__(self, python, threads):
+        self.proc = subprocess.Popen([python, os.path.join(HERE, "torch_rnn.py"), "--serve", "--threads", str(threads)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def __call__(self, request):
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            sys.exit("torch_rnn.py stopped")
+        return json.loads(line)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def geomean(values):
+    values = [v for v in values if v and v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def fmt_ms(ms):
+    return f"{ms:.3f}" if ms < 10 else f"{ms:.1f}" if ms < 1000 else f"{ms:.0f}"
+
+
+def measure_roof(roof_program):
+    log("measuring the GEMM roof (dnnl_sgemm, 1 and 2 threads) ...")
+    roof = {"sizes": []}
+    out = subprocess.run([roof_program, "--rounds", "3", "--min-time", "0.3"], check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        j = json.loads(line)
+        if "roof_gflops_2t" in j:
+            roof.update(j)
+        else:
+            roof["sizes"].append(j)
+    return roof
+
+
+def measure(a):
+    configs = read_suite(a.suite)
+    if a.only:
+        wanted = a.only.split(",")
+        configs = [c for c in configs if c["name"] in wanted]
+    cells, modes = a.cells.split(","), a.modes.split(",")
+    data = dict(started=str(datetime.datetime.now()), load_start=os.getloadavg(), commit=a.commit,
+                rounds=a.rounds, min_time=a.min_time, min_repeats=a.min_repeats, cells=cells, modes=modes)
+    data["roof"] = measure_roof(a.roof) if not a.roof_gflops else {"roof_gflops_2t": a.roof_gflops, "sizes": []}
+
+    torch_proc = None if a.no_torch else Torch(a.python, a.threads)
+    contenders = ["ours", "onednn"] + ([] if a.no_onednn_1t else ["onednn1"]) + ([] if a.no_torch else ["pytorch"])
+    data["contenders"] = contenders
+    threads_seen = {c: set() for c in contenders}
+    results = []  # one dict per (cell, config, mode)
+    for cell in cells:
+        for cfg in configs:
+            for mode in modes:
+                per = {c: [] for c in contenders}
+                for r in range(a.rounds):
+                    order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
+                    for who in order:
+                        common = ["--input", str(cfg["input"]), "--hidden", str(cfg["hidden"]), "--batch", str(cfg["batch"]),
+                                  "--steps", str(cfg["steps"]), "--cell", cell, "--mode", mode, "--threads", str(a.threads),
+                                  "--min-time", str(a.min_time), "--min-repeats", str(a.min_repeats), "--name", cfg["name"]]
+                        if who == "ours":
+                            j = run_json([a.lstm, "bench", "--json"] + common)
+                            threads_seen[who].add(f"{j['threads_used']} (asked {j['threads']}; {j['isa']} kernels)")
+                        elif who in ("onednn", "onednn1"):
+                            j = run_json([a.onednn] + common + (["--threads", "1"] if who == "onednn1" else []))
+                            threads_seen[who].add(f"{j['threads']} (OpenMP; {j['isa']}; oneDNN {j['version']})")
+                        else:
+                            j = torch_proc(dict(cfg, cell=cell, mode=mode, min_time=a.min_time, min_repeats=a.min_repeats))
+                            threads_seen[who].add(f"{j['threads']} (torch {j['version']}; OpenBLAS threads {j['blas_threads']})")
+                        per[who].append(j)
+                row = dict(cell=cell, mode=mode, **cfg, load=os.getloadavg()[0], raw=per)
+                summarize(row, contenders)
+                results.append(row)
+                log(f"{cell} {cfg['name']:20s} {mode:5s} " + "  ".join(f"{c} {fmt_ms(row['ms'][c])} ms" for c in contenders)
+                    + "  " + "  ".join(f"x{row['ratio'][c]:.2f} vs {c}" for c in row["ratio"]))
+    if torch_proc:
+        torch_proc.close()
+    data.update(finished=str(datetime.datetime.now()), load_end=os.getloadavg(), results=results,
+                threads={c: sorted(s) for c, s in threads_seen.items()})
+    return data
+
+
+def summarize(row, contenders):
+    """Medians, per-round ratios and best/best of one (cell, config, mode) from its raw runs."""
+    per = row["raw"]
+    rounds = len(per["ours"])
+    row["ms"] = {c: statistics.median(x["ms"] for x in per[c]) for c in contenders}
+    row["ratio"] = {c: statistics.median(per[c][r]["ms"] / per["ours"][r]["ms"] for r in range(rounds))
+                    for c in contenders if c != "ours"}
+    best = {c: min(x["ms_min"] for x in per[c]) for c in contenders}
+    onednn_best = min(best[c] for c in contenders if c.startswith("onednn"))
+    row["best_vs_onednn"] = onednn_best / best["ours"]
+    row["gflop"] = per["ours"][0]["gflop"]
+    row["gflops"] = {c: row["gflop"] / (row["ms"][c] * 1e-3) for c in contenders}
+    row["peak_rss_mb"] = max(x["peak_rss_mb"] for x in per["ours"])
+
+
+def report(data):
+    contenders, roof = data["contenders"], data["roof"]
+    roof2 = roof["roof_gflops_2t"]
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"Measured {data['started'][:16]} to {data['finished'][11:16]} on {cpu}, {os.cpu_count()} cores, "
+          f"{platform.system()} {platform.release()}; library at {data['commit'] or 'unknown commit'}.")
+    loads = [r["load"] for r in data["results"]]
+    print(f"Load average (1 min) {data['load_start'][0]:.1f} at the start, {data['load_end'][0]:.1f} at the end, "
+          f"{min(loads):.1f} to {max(loads):.1f} during the rows: the machine is shared.")
+    print(f"{data['rounds']} rounds, contenders rotated each round, bursts of {data['min_time']} s (at least "
+          f"{data['min_repeats']} run) after a warm-up; times are medians; ratios are throughput ours/theirs, the median "
+          "of the per-round ratios; best/best is our fastest run against oneDNN's fastest at either thread count.")
+    print()
+    print("Threads: " + "; ".join(f"{LABEL[c]}: {', '.join(data['threads'][c])}" for c in contenders) + ".")
+    print()
+    if roof["sizes"]:
+        print("GEMM roof, dnnl_sgemm on n×n, median (best) GFLOP/s: " + ", ".join(
+            f"n={s['size']} {s['threads']}t {s['gflops']:.1f} ({s['gflops_best']:.1f})" for s in roof["sizes"]) + ".")
+        print(f"Roof used for %: {roof2:.1f} GFLOP/s, the best 2-thread round (best 1-thread: "
+              f"{roof['roof_gflops_1t']:.1f}).")
+        if roof2 < 1.5 * roof["roof_gflops_1t"]:
+            print("(The 2-thread roof is far below twice the 1-thread one: the other core was busy with other work.)")
+    else:
+        print(f"Roof used for %: {roof2:.1f} GFLOP/s (given).")
+    print()
+    others = [c for c in contenders if c != "ours"]
+    for cell in data["cells"]:
+        rows = [r for r in data["results"] if r["cell"] == cell]
+        if not rows:
+            continue
+        print(f"#### {cell.upper()}")
+        print()
+        head = ("| config | mode | " + " | ".join(f"{LABEL[c]} ms" for c in contenders) + " | "
+                + " | ".join(f"ours/{LABEL[c]}" for c in others)
+                + " | best/best vs oneDNN | ours GFLOP/s | ours % roof | peak RSS MiB |")
+        print(head)
+        print("|" + "---|" * (head.count("|") - 1))
+        for r in rows:
+            print(f"| {r['name']} | {r['mode']} | " + " | ".join(fmt_ms(r["ms"][c]) for c in contenders) + " | "
+                  + " | ".join(f"{r['ratio'][c]:.2f}×" for c in others)
+                  + f" | {r['best_vs_onednn']:.2f}× | {r['gflops']['ours']:.1f} | {100 * r['gflops']['ours'] / roof2:.1f}%"
+                  + f" | {r['peak_rss_mb']:.0f} |")
+        for mode in data["modes"]:
+            sel = [r for r in rows if r["mode"] == mode]
+            if sel:
+                g = geomean([r["gflops"]["ours"] for r in sel])
+                print(f"| **geomean** | {mode} | " + " | ".join("" for _ in contenders) + " | "
+                      + " | ".join(f"**{geomean([r['ratio'][c] for r in sel]):.2f}×**" for c in others)
+                      + f" | **{geomean([r['best_vs_onednn'] for r in sel]):.2f}×** | {g:.1f} | {100 * g / roof2:.1f}% | |")
+        print()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lstm", help="the lstm tool")
+    p.add_argument("--onednn", help="onednn_rnn")
+    p.add_argument("--roof", help="gemm_roof")
+    p.add_argument("--python", default="/usr/bin/python3", help="Python with torch (Debian's python3-torch)")
+    p.add_argument("--suite", default=os.path.join(HERE, "..", "..", "data", "bench_suite.txt"))
+    p.add_argument("--only", default="", help="comma-separated configuration names (default: all)")
+    p.add_argument("--cells", default="lstm,gru")
+    p.add_argument("--modes", default="infer,train")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement burst")
+    p.add_argument("--min-repeats", type=int, default=1, help="runs per burst at least")
+    p.add_argument("--threads", type=int, default=2, help="threads asked of every contender")
+    p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--no-onednn-1t", action="store_true",
+                   help="leave out oneDNN on 1 thread (timed beside the 2-thread run: the library's thread count "
+                        "today, and robust to load from other processes)")
+    p.add_argument("--roof-gflops", type=float, default=0, help="skip measuring the roof, use this (2 threads)")
+    p.add_argument("--commit", default="", help="what the library was built from (for the report)")
+    p.add_argument("--json-out", default="", help="write every measurement here")
+    p.add_argument("--report", default="", help="print the report of a --json-out file and stop")
+    a = p.parse_args()
+
+    if a.report:
+        with open(a.report) as f:
+            report(json.load(f))
+        return
+    if not (a.lstm and a.onednn and a.roof):
+        p.error("--lstm, --onednn and --roof are required (or --report FILE)")
+    data = measure(a)
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump(data, f, indent=1)
+    report(data)
+
+
+if __name__ == "__main__":
+    main()
