@@ -14,7 +14,7 @@ echo
 echo "\$ lstm run --model $model --input examples/airpassengers/input.npy --output $out"
 ./build/lstm run --model "$model" --input examples/airpassengers/input.npy --output "$out"
 echo
-python3 - "$out" <<'PY'
+/usr/bin/python3 - "$out" <<'PY'  # Debian's python3 with python3-numpy
 import json, struct, sys
 import numpy as np
 # The model file's metadata holds the scaling (log, then standardised).
