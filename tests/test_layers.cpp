@@ -12,17 +12,7 @@
 namespace {
 
 using lstm::Tensor;
-
-// The message of the lstm::Error that `f` throws, or "" if it throws none.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const lstm::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using lstm::testing::error_of;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -8,6 +8,7 @@
 
 #include "lstm/io.h"
 #include "lstm/model.h"
+#include "test_util.h"
 
 namespace {
 
@@ -28,16 +29,7 @@ lstm::Tensor random_tensor(lstm::Shape shape, uint64_t seed) {
   return t;
 }
 
-// The error message of `f`, or "" if it did not throw lstm::Error.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const lstm::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using lstm::testing::error_of;
 
 TEST(Model, SaveLoadIsBitExactForEveryLayerKind) {
   lstm::Sequential model;

@@ -37,4 +37,15 @@ inline ::testing::AssertionResult tensors_close(const Tensor& actual, const Tens
                                        << tolerance;
 }
 
+// The message of the lstm::Error that `f` throws, or "" if it throws none.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const lstm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace lstm::testing
