@@ -15,6 +15,7 @@
 
 #include "lstm/io.h"
 #include "lstm/loss.h"
+#include "optim_fixture.h"
 #include "test_util.h"
 
 namespace {
@@ -26,22 +27,7 @@ using nlohmann::json;
 constexpr double kTolerance = 1e-5;
 constexpr double kMetricTolerance = 1e-12;
 
-struct Fixture {
-  std::string name;
-  lstm::SafetensorsFile file;
-  json config;
-
-  explicit Fixture(const std::string& stem)
-      : name(stem),
-        file(lstm::read_safetensors(
-            (fs::path(LSTM_FIXTURE_DIR) / "optim" / (stem + ".safetensors")).string())),
-        config(json::parse(file.metadata.at("config"))) {}
-  const Tensor& get(const std::string& tensor) const {
-    const Tensor* t = file.find(tensor);
-    if (t == nullptr) throw std::runtime_error(name + ": no tensor \"" + tensor + "\"");
-    return *t;
-  }
-};
+using Fixture = lstm::testing::OptimFixture;
 
 // Rows [begin, end) of t along its first axis.
 Tensor rows(const Tensor& t, int64_t begin, int64_t end) {

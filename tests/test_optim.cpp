@@ -28,6 +28,7 @@
 
 #include "lstm/io.h"
 #include "lstm/optim.h"
+#include "optim_fixture.h"
 #include "test_util.h"
 
 namespace {
@@ -75,22 +76,7 @@ class ErrorReport : public ::testing::Environment {
   return lstm::testing::tensors_close(actual, expected, tolerance, what);
 }
 
-// One fixture file and its "config" metadata.
-struct Fixture {
-  std::string name;
-  lstm::SafetensorsFile file;
-  json config;
-
-  explicit Fixture(const std::string& stem)
-      : name(stem),
-        file(lstm::read_safetensors((optim_dir() / (stem + ".safetensors")).string())),
-        config(json::parse(file.metadata.at("config"))) {}
-  const Tensor& get(const std::string& tensor) const {
-    const Tensor* t = file.find(tensor);
-    if (t == nullptr) throw std::runtime_error(name + ": no tensor \"" + tensor + "\"");
-    return *t;
-  }
-};
+using Fixture = lstm::testing::OptimFixture;
 
 // Reads options from the JSON that the fixture gave to PyTorch; absent keys keep lstm.cpp's
 // defaults, which must then be PyTorch's. Every key must be read.
