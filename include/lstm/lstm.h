@@ -7,3 +7,4 @@
 #include "lstm/nn.h"
 #include "lstm/optim.h"
 #include "lstm/tensor.h"
+#include "lstm/train.h"

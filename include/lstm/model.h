@@ -7,15 +7,19 @@
 #include <type_traits>
 #include <vector>
 
+#include "lstm/loss.h"
 #include "lstm/nn.h"
+#include "lstm/optim.h"
+#include "lstm/train.h"
 
 namespace lstm {
 
 class Sequential {
  public:
-  Sequential() = default;
-  Sequential(Sequential&&) noexcept = default;
-  Sequential& operator=(Sequential&&) noexcept = default;
+  Sequential();
+  ~Sequential();
+  Sequential(Sequential&&) noexcept;
+  Sequential& operator=(Sequential&&) noexcept;
 
   // model.add(lstm::LSTM({.input_size = 1, .hidden_size = 64}));
   template <class L>
@@ -56,10 +60,31 @@ class Sequential {
   // Reads an lstm.cpp model file, or a plain PyTorch state_dict saved with safetensors whose
   // names are "N.weight_ih_l0", "N.weight", ... (the architecture is inferred from names and
   // shapes).
+  // An lstm.cpp checkpoint (include/lstm/train.h) loads as the model it holds.
   static Sequential load(const std::string& path);
+
+  // Sets every parameter anew from a generator seeded with `seed`, layer after layer.
+  void initialize(Initializer initializer, uint64_t seed);
+
+  // Training (include/lstm/train.h). compile keeps a copy of the optimizer, state included.
+  void compile(Loss loss, const Optimizer& optimizer, std::vector<Metric> metrics = {},
+               const CompileOptions& options = {});
+  bool compiled() const { return training_ != nullptr; }
+  // The compiled optimizer (its learning rate, its state); throws unless compiled.
+  Optimizer& optimizer();
+  // Trains on samples x (N, ...) and targets y (N, ...), the model's output for x being shaped
+  // like y; returns the logged numbers of every epoch.
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  // The compiled loss and metrics over (x, y) in batches, without training: {"loss": ...,
+  // "rmse": ...}. The loss is the mean of the batches' losses weighted by their sizes.
+  EpochLogs evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32,
+                     const std::vector<int64_t>& lengths = {});
+
+  struct Training;  // what compile set up (src/train/fit.cpp)
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::unique_ptr<Training> training_;
 };
 
 }  // namespace lstm

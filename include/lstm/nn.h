@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "lstm/tensor.h"
@@ -47,6 +48,8 @@ class Layer {
   virtual Tensor backward(const Tensor& d_y) = 0;
 
   virtual std::vector<ParameterRef> parameters() { return {}; }
+  // Sets the parameters to PyTorch's initial values, drawn from `rng`.
+  virtual void reset_parameters(Rng& rng) { (void)rng; }
   void zero_grad();
   int64_t parameter_count();
 };
@@ -156,7 +159,7 @@ class Recurrent : public Layer {
   Tensor& parameter(const std::string& name);
 
   // Resets every parameter to PyTorch's default: U(−1/√H, 1/√H).
-  void reset_parameters(Rng& rng);
+  void reset_parameters(Rng& rng) override;
 
   struct Impl;
 
@@ -203,7 +206,7 @@ class Dense : public Layer {
   Tensor forward(const Tensor& x, const ForwardContext& ctx) override;
   Tensor backward(const Tensor& d_y) override;
   std::vector<ParameterRef> parameters() override;
-  void reset_parameters(Rng& rng);  // U(−1/√in, 1/√in), as PyTorch
+  void reset_parameters(Rng& rng) override;  // U(−1/√in, 1/√in), as PyTorch
 
  private:
   DenseOptions options_;
@@ -232,7 +235,7 @@ class Embedding : public Layer {
   Tensor forward(const Tensor& x, const ForwardContext& ctx) override;
   Tensor backward(const Tensor& d_y) override;  // returns an empty tensor: ids have no gradient
   std::vector<ParameterRef> parameters() override;
-  void reset_parameters(Rng& rng);  // N(0, 1), as PyTorch
+  void reset_parameters(Rng& rng) override;  // N(0, 1), as PyTorch
 
  private:
   EmbeddingOptions options_;
@@ -283,11 +286,45 @@ class LayerNorm : public Layer {
   Tensor forward(const Tensor& x, const ForwardContext& ctx) override;
   Tensor backward(const Tensor& d_y) override;
   std::vector<ParameterRef> parameters() override;
+  void reset_parameters(Rng& rng) override;  // γ = 1, β = 0, as PyTorch
 
  private:
   LayerNormOptions options_;
   Tensor normalized_;  // x̂ of the last training forward, shaped like x
   Tensor inv_std_;     // 1/√(var + eps) per row
+};
+
+// ---------------------------------------------------------------------------------------------
+// Residual: y = x + f(x) around a layer f whose output has as many features as its input and the
+// same shape (a recurrent layer with return_sequences, a Dense of equal sizes). Stacked recurrent
+// layers with residual connections are each wrapped in one:
+//
+//     model.add(lstm::LSTM({.input_size = 8, .hidden_size = 64}));
+//     model.add(lstm::Residual(lstm::LSTM({.input_size = 64, .hidden_size = 64})));
+//
+// Its parameters are the wrapped layer's, under the same names.
+class Residual : public Layer {
+ public:
+  explicit Residual(std::unique_ptr<Layer> inner);
+  template <class L>
+    requires std::is_base_of_v<Layer, std::remove_cvref_t<L>>
+  explicit Residual(L&& inner)
+      : Residual(std::make_unique<std::remove_cvref_t<L>>(std::forward<L>(inner))) {}
+
+  Layer& inner() { return *inner_; }
+  const Layer& inner() const { return *inner_; }
+
+  std::string kind() const override { return "residual"; }
+  std::string config_json() const override;
+  std::string describe() const override;
+  int64_t output_features(int64_t features_in) const override;
+  Tensor forward(const Tensor& x, const ForwardContext& ctx) override;
+  Tensor backward(const Tensor& d_y) override;
+  std::vector<ParameterRef> parameters() override { return inner_->parameters(); }
+  void reset_parameters(Rng& rng) override { inner_->reset_parameters(rng); }
+
+ private:
+  std::unique_ptr<Layer> inner_;
 };
 
 }  // namespace lstm

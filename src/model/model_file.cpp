@@ -9,6 +9,7 @@
 
 #include "lstm/io.h"
 #include "lstm/model.h"
+#include "model/model_file.h"
 
 namespace lstm {
 
@@ -78,8 +79,12 @@ std::unique_ptr<Layer> layer_from_config(const json& config, const std::string& 
         .features = field<int64_t>(config, "features", where),
         .eps = field_or<float>(config, "eps", 1e-5f, where),
         .elementwise_affine = field_or<bool>(config, "elementwise_affine", true, where)});
+  if (type == "residual") {
+    if (!config.contains("layer")) throw Error(where + ": the residual config has no \"layer\"");
+    return std::make_unique<Residual>(layer_from_config(config.at("layer"), where + " (inside residual)"));
+  }
   throw Error(where + ": unknown layer type \"" + type +
-              "\" (known: lstm, gru, rnn, dense, embedding, dropout, layer_norm)");
+              "\" (known: lstm, gru, rnn, dense, embedding, dropout, layer_norm, residual)");
 }
 
 // The tensors of one layer of a plain state_dict, by name within the layer.
@@ -183,18 +188,51 @@ std::string Sequential::architecture_json() const {
   return json{{"layers", layers}}.dump();
 }
 
-void Sequential::save(const std::string& path,
-                      const std::vector<std::pair<std::string, std::string>>& extra_metadata) {
+void write_model_file(Sequential& model, const std::string& path,
+                      const std::vector<NamedTensor>& extra_tensors,
+                      const std::map<std::string, std::string>& extra_metadata) {
   std::vector<NamedTensor> tensors;
-  for (const ParameterRef& p : parameters()) tensors.push_back({p.name, *p.value});
+  for (const ParameterRef& p : model.parameters()) tensors.push_back({p.name, *p.value});
+  tensors.insert(tensors.end(), extra_tensors.begin(), extra_tensors.end());
   std::map<std::string, std::string> metadata{{"format", kFormatName},
                                               {"format_version", std::to_string(kFormatVersion)},
-                                              {"architecture", architecture_json()}};
+                                              {"architecture", model.architecture_json()}};
   for (const auto& [key, value] : extra_metadata) {
     if (metadata.count(key)) throw Error("Sequential::save: metadata key '" + key + "' is reserved");
     metadata[key] = value;
   }
   write_safetensors(path, tensors, metadata);
+}
+
+void assign_parameters(Sequential& model, const std::map<std::string, const Tensor*>& by_name,
+                       const std::string& path) {
+  // Every parameter the architecture needs, with its exact shape; nothing left over.
+  std::set<std::string> used;
+  for (const ParameterRef& p : model.parameters()) {
+    const auto found = by_name.find(p.name);
+    const Tensor* t = found == by_name.end() ? nullptr : found->second;
+    if (!t)
+      throw Error(path + ": missing tensor '" + p.name + "' " + p.value->shape_string() +
+                  " that the architecture needs");
+    if (t->shape() != p.value->shape())
+      throw Error(path + ": tensor '" + p.name + "' has shape " + t->shape_string() +
+                  ", the architecture needs " + p.value->shape_string());
+    *p.value = *t;
+    used.insert(p.name);
+  }
+  for (const auto& [name, tensor] : by_name)
+    if (!used.count(name))
+      throw Error(path + ": tensor '" + name + "' is not a parameter of the model (" +
+                  model.layer(0).describe() + (model.size() > 1 ? ", ..." : "") + ")");
+}
+
+bool is_training_state_tensor(const std::string& name) {
+  return name.starts_with(kOptimizerTensorPrefix) || name.starts_with(kCallbackTensorPrefix);
+}
+
+void Sequential::save(const std::string& path,
+                      const std::vector<std::pair<std::string, std::string>>& extra_metadata) {
+  write_model_file(*this, path, {}, {extra_metadata.begin(), extra_metadata.end()});
 }
 
 Sequential Sequential::load(const std::string& path) {
@@ -225,7 +263,9 @@ Sequential Sequential::load(const std::string& path) {
       throw Error(path + ": metadata \"architecture\" must be an object with a \"layers\" array");
     for (std::size_t i = 0; i < parsed["layers"].size(); ++i)
       model.add(layer_from_config(parsed["layers"][i], path + ": layer " + std::to_string(i)));
-    for (const NamedTensor& nt : file.tensors) by_name[nt.name] = &nt.tensor;
+    // A checkpoint's optimizer and callback tensors are not the model's.
+    for (const NamedTensor& nt : file.tensors)
+      if (!is_training_state_tensor(nt.name)) by_name[nt.name] = &nt.tensor;
   } else {
     std::map<int64_t, LayerTensors> groups;
     for (const NamedTensor& nt : file.tensors) {
@@ -253,25 +293,7 @@ Sequential Sequential::load(const std::string& path) {
     }
   }
 
-  // Every parameter the architecture needs, with its exact shape; nothing left over.
-  std::set<std::string> used;
-  for (const ParameterRef& p : model.parameters()) {
-    const auto found = by_name.find(p.name);
-    const Tensor* t = found == by_name.end() ? nullptr : found->second;
-    if (!t)
-      throw Error(path + ": missing tensor '" + p.name + "' " + p.value->shape_string() +
-                  " that the architecture needs");
-    if (t->shape() != p.value->shape())
-      throw Error(path + ": tensor '" + p.name + "' has shape " + t->shape_string() +
-                  ", the architecture needs " + p.value->shape_string());
-    *p.value = *t;
-    used.insert(p.name);
-  }
-  for (const auto& [name, tensor] : by_name)
-    if (!used.count(name))
-      throw Error(path + ": tensor '" + name + "' is not a parameter of the model (" +
-                  model.layer(0).describe() + (model.size() > 1 ? ", ..." : "") + ")");
-
+  assign_parameters(model, by_name, path);
   return model;
 }
 

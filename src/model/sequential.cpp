@@ -3,8 +3,14 @@
 #include <sstream>
 
 #include "lstm/model.h"
+#include "train/training.h"
 
 namespace lstm {
+
+Sequential::Sequential() = default;
+Sequential::~Sequential() = default;
+Sequential::Sequential(Sequential&&) noexcept = default;
+Sequential& Sequential::operator=(Sequential&&) noexcept = default;
 
 void Sequential::add(std::unique_ptr<Layer> layer) {
   if (!layer) throw Error("Sequential::add: null layer");

@@ -437,4 +437,47 @@ std::vector<ParameterRef> LayerNorm::parameters() {
   return {{"weight", &weight, &weight_grad}, {"bias", &bias, &bias_grad}};
 }
 
+void LayerNorm::reset_parameters(Rng& /*rng*/) {
+  weight.fill(1.0f);
+  bias.fill(0.0f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Residual
+
+Residual::Residual(std::unique_ptr<Layer> inner) : inner_(std::move(inner)) {
+  if (!inner_) throw Error("Residual: null layer");
+}
+
+std::string Residual::config_json() const {
+  return nlohmann::ordered_json{{"type", kind()}, {"layer", nlohmann::json::parse(inner_->config_json())}}
+      .dump();
+}
+
+std::string Residual::describe() const { return "Residual(" + inner_->describe() + ")"; }
+
+int64_t Residual::output_features(int64_t features_in) const {
+  const int64_t out = inner_->output_features(features_in);
+  if (out != features_in)
+    throw Error("Residual: " + inner_->describe() + " turns " + std::to_string(features_in) +
+                " features into " + std::to_string(out) + "; x + f(x) needs as many out as in");
+  return out;
+}
+
+// y = x + f(x); dL/dx = dL/dy + f'(x)ᵀ dL/dy.
+Tensor Residual::forward(const Tensor& x, const ForwardContext& ctx) {
+  Tensor y = inner_->forward(x, ctx);
+  if (y.shape() != x.shape())
+    throw Error("Residual: " + inner_->describe() + " maps " + x.shape_string() + " to " +
+                y.shape_string() + "; x + f(x) needs the same shape");
+  for (int64_t i = 0; i < y.numel(); ++i) y[i] += x[i];
+  return y;
+}
+
+Tensor Residual::backward(const Tensor& d_y) {
+  Tensor d_x = inner_->backward(d_y);
+  for (int64_t i = 0; i < d_x.numel(); ++i) d_x[i] += d_y[i];
+  return d_x;
+}
+
 }  // namespace lstm
