@@ -35,7 +35,7 @@ class Sequential;
 
 // What compile() takes besides the loss, the optimizer and the metrics.
 struct CompileOptions {
-  LossOptions loss_options;
+  LossOptions loss_options{};
   // > 0: clip the global gradient norm to this (clip_grad_norm) before each step.
   double clip_norm = 0.0;
   // > 0: clamp every gradient element to ±clip_value (clip_grad_value) before each step.
@@ -45,9 +45,9 @@ struct CompileOptions {
 // Samples along the first dimension of x and y; lengths (empty: all full length) gives each
 // sample's valid steps for the recurrent layers.
 struct Dataset {
-  Tensor x;
-  Tensor y;
-  std::vector<int64_t> lengths;
+  Tensor x{};
+  Tensor y{};
+  std::vector<int64_t> lengths{};
 };
 
 // Per-epoch numbers by name: "loss", each metric ("rmse"), with validation "val_loss",
@@ -87,8 +87,8 @@ struct TrainingState {
 
 // A callback's own state, saved in checkpoints so that a resumed run goes on as if never stopped.
 struct CallbackState {
-  std::map<std::string, double> numbers;  // may hold ±inf and NaN
-  std::vector<NamedTensor> tensors;
+  std::map<std::string, double> numbers{};  // may hold ±inf and NaN
+  std::vector<NamedTensor> tensors{};
 };
 
 class Callback {
@@ -151,24 +151,24 @@ struct FitOptions {
   // The generator for shuffling and dropout; the same seed gives the same weights bit for bit.
   uint64_t seed = 0;
   // Each sample's valid length (empty: all full length).
-  std::vector<int64_t> lengths;
+  std::vector<int64_t> lengths{};
   // As Keras: the last fraction of the samples (taken before shuffling) validates.
   double validation_split = 0.0;
   // Validation samples given apart; excludes validation_split.
-  std::optional<Dataset> validation_data;
-  std::vector<CallbackHandle> callbacks;
+  std::optional<Dataset> validation_data{};
+  std::vector<CallbackHandle> callbacks{};
   // 0: silent; 1: a progress bar redrawn in place on a terminal, one line per epoch otherwise;
   // 2: one line per epoch.
   int verbose = 1;
   // Where progress goes (null: std::cerr), and whether it is a terminal (unset: asks isatty).
   std::ostream* progress_stream = nullptr;
-  std::optional<bool> progress_is_terminal;
+  std::optional<bool> progress_is_terminal{};
   // > 0: stop when this many seconds have passed (the current epoch ends at the next batch).
   double max_seconds = 0.0;
   NonFinitePolicy on_nonfinite = NonFinitePolicy::stop;
   // A checkpoint written by this training set-up to continue from: weights, optimizer state,
   // epoch, random state, callbacks' states and history are restored, and the epochs left run.
-  std::string resume_from;
+  std::string resume_from{};
 };
 
 namespace callbacks {
@@ -213,7 +213,7 @@ class EarlyStopping : public Callback {
 // every epoch, or only when the monitored number improved. The file is also a model file:
 // Sequential::load and `lstm run` read it.
 struct ModelCheckpointOptions {
-  std::string path;
+  std::string path{};
   std::string monitor = "val_loss";
   bool save_best_only = false;
   Mode mode = Mode::automatic;

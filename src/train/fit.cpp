@@ -59,7 +59,7 @@ void check_dataset(const Tensor& x, const Tensor& y, const std::vector<int64_t>&
                 x.shape_string() + " and y " + y.shape_string());
   if (x.dim(0) != y.dim(0))
     throw Error(what + ": x has " + std::to_string(x.dim(0)) + " samples " + x.shape_string() +
-                " but y has " + std::to_string(y.dim(0)) + " " + y.shape_string());
+                " but y has " + std::to_string(y.dim(0)) + " samples " + y.shape_string());
   if (lengths.empty()) return;
   if (static_cast<int64_t>(lengths.size()) != x.dim(0))
     throw Error(what + ": " + std::to_string(lengths.size()) + " lengths for " +
