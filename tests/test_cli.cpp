@@ -14,57 +14,19 @@
 #include <vector>
 
 #include "lstm/lstm.h"
+#include "tool_test.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using lstm::testing::contains;
+using lstm::testing::fails_with;
+using lstm::testing::quoted;
+using lstm::testing::read_text;
+using lstm::testing::ToolResult;
 
-struct ToolResult {
-  int exit_code = -1;  // -1: killed by a signal
-  std::string out;
-  std::string err;
-};
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string quoted(const std::string& text) { return "'" + text + "'"; }
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-// Each test in its own directory under the test temp dir, so that tests may run in parallel.
-class Cli : public ::testing::Test {
+class Cli : public lstm::testing::ToolTest {
  protected:
-  void SetUp() override {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) /
-           (std::string("lstm_cli_") + test->test_suite_name() + "_" + test->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  // Runs `lstm <args>`, capturing its exit code, stdout and stderr.
-  ToolResult lstm(const std::string& args) const {
-    const std::string out = path("stdout.txt"), err = path("stderr.txt");
-    const std::string command =
-        quoted(LSTM_TOOL_PATH) + " " + args + " >" + quoted(out) + " 2>" + quoted(err);
-    const int status = std::system(command.c_str());
-    ToolResult result;
-    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-    result.out = read_text(out);
-    result.err = read_text(err);
-    return result;
-  }
-
   // A small model (LSTM 3 → 5, Dense 5 → 2) saved as model.safetensors.
   lstm::Sequential save_model() const {
     lstm::Sequential model;
@@ -95,26 +57,7 @@ class Cli : public ::testing::Test {
     return "run --model " + quoted(path("model.safetensors")) + " --input " +
            quoted(path("x.npy")) + " --output " + quoted(path("y.npy"));
   }
-
-  fs::path dir_;
 };
-
-// The failure the tool must report: exit `code` and exactly one line on stderr,
-// "lstm: error: ...", containing each of `parts`.
-::testing::AssertionResult fails_with(const ToolResult& result, int code,
-                                      const std::vector<std::string>& parts) {
-  auto failure = [&] {
-    return ::testing::AssertionFailure()
-           << "exit " << result.exit_code << ", stderr: \"" << result.err << "\": ";
-  };
-  if (result.exit_code != code) return failure() << "expected exit " << code;
-  if (std::count(result.err.begin(), result.err.end(), '\n') != 1 || result.err.back() != '\n')
-    return failure() << "expected exactly one line";
-  if (!result.err.starts_with("lstm: error: ")) return failure() << "expected 'lstm: error: '";
-  for (const std::string& part : parts)
-    if (!contains(result.err, part)) return failure() << "expected it to name '" << part << "'";
-  return ::testing::AssertionSuccess();
-}
 
 TEST_F(Cli, RunGivesExactlyWhatPredictGives) {
   lstm::Sequential model = save_model();
@@ -202,7 +145,7 @@ TEST_F(Cli, UsageErrorsExitWithTwo) {
                               quoted(path("x.npy"))),
                          2, {"--output"}));
   EXPECT_TRUE(fails_with(lstm("info"), 2, {"--model"}));
-  EXPECT_TRUE(fails_with(lstm(""), 2, {"a command is required", "run, info"}));
+  EXPECT_TRUE(fails_with(lstm(""), 2, {"a command is required", "run, fit, info"}));
   EXPECT_TRUE(fails_with(lstm("frobnicate"), 2, {"unknown command 'frobnicate'"}));
 }
 
@@ -237,7 +180,7 @@ TEST_F(Cli, HelpAndDocsAgree) {
   ASSERT_FALSE(docs.empty()) << "docs/cli.md is missing";
   const ToolResult top = lstm("--help");
   ASSERT_EQ(top.exit_code, 0);
-  for (const std::string command : {"run", "info"}) {
+  for (const std::string command : {"run", "fit", "info"}) {
     EXPECT_TRUE(contains(top.out, command)) << top.out;
     EXPECT_TRUE(contains(docs, "## lstm " + command))
         << "docs/cli.md lacks `lstm " << command << "`";

@@ -9,6 +9,8 @@ namespace lstm::cli {
 
 // lstm run: a model's predictions for the sequences in a .npy file (cmd_run.cpp).
 void add_run_command(CLI::App& app);
+// lstm fit: trains a model on .npy arrays (cmd_fit.cpp).
+void add_fit_command(CLI::App& app);
 // lstm info: the layers, tensors and parameter count of a model file (cmd_info.cpp).
 void add_info_command(CLI::App& app);
 // lstm bench: times the recurrent layers on random data (cmd_bench.cpp).

@@ -49,7 +49,7 @@ std::string usage_message(const CLI::App& app, const CLI::ParseError& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"lstm.cpp: run and inspect LSTM models.", "lstm"};
+  CLI::App app{"lstm.cpp: train, run and inspect LSTM models.", "lstm"};
   app.set_version_flag("--version", std::string("lstm ") + kVersion, "Print the version and exit");
   app.require_subcommand(1);
   app.footer(
@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
       "does not fit), 2 on a command line that does not parse.\n"
       "`lstm COMMAND --help` explains the flags of a command.");
   lstm::cli::add_run_command(app);
+  lstm::cli::add_fit_command(app);
   lstm::cli::add_info_command(app);
   lstm::cli::add_bench_command(app);
 
