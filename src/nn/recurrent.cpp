@@ -8,8 +8,9 @@
 //      rows of Gx, and the gate nonlinearities and the state update run on those rows in place;
 //   3. backward runs the time loop in reverse for the pointwise gradients and dh_{t−1} = dG_t W_hh,
 //      then three GEMMs over all T·B rows give dW_hh, dW_ih and dX.
-// Every buffer is allocated before the time loop. Internally everything is time-major
-// (T, B, ·), so the rows of one step are contiguous; the API is batch-first.
+// Work buffers and traces live in the layer from call to call (Buffer), so a warm call does not
+// allocate or fault pages in. Internally everything is time-major (T, B, ·), so the rows of one
+// step are contiguous; the API is batch-first.
 
 #include <algorithm>
 #include <cmath>
@@ -37,32 +38,53 @@ int64_t RecurrentConfig::gate_count() const {
 
 namespace {
 
+// Float storage that a layer keeps from call to call, so that a warm forward or backward pass
+// neither allocates nor faults pages in: get(n) reallocates only when n exceeds every earlier
+// request, and never clears (whoever uses a buffer writes it before reading it).
+class Buffer {
+ public:
+  float* get(int64_t n) {
+    if (n > capacity_) {
+      storage_.reset(static_cast<float*>(
+          ::operator new (static_cast<std::size_t>(n) * sizeof(float), std::align_val_t{64})));
+      capacity_ = n;
+    }
+    return storage_.get();
+  }
+  float* data() const { return storage_.get(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { ::operator delete (p, std::align_val_t{64}); }
+  };
+  std::unique_ptr<float, Free> storage_;
+  int64_t capacity_ = 0;
+};
+
 // What one direction of one layer remembers from a training forward pass for backward.
 // Every buffer is indexed by the time step t it belongs to (also in the reverse direction).
 struct DirectionTrace {
-  Tensor gates;     // (T, B, G·H) activated gates: LSTM [i f g o], GRU [r z n], RNN [h_t]
-  Tensor h_prev;    // (T, B, H_out) the state entering step t
-  Tensor c_prev;    // (T, B, H) LSTM: the cell entering step t
-  Tensor c_new;     // (T, B, H) LSTM: the cell after step t
-  Tensor cell_out;  // (T, B, H) LSTM with projection: o_t ⊙ tanh(c_t), the input of W_hr
-  Tensor hn;        // (T, B, H) GRU: W_hn h_{t−1} + b_hn
+  Buffer gates;     // (T, B, G·H) activated gates: LSTM [i f g o], GRU [r z n], RNN [h_t]
+  Buffer h_prev;    // (T, B, H_out) the state entering step t
+  Buffer c_prev;    // (T, B, H) LSTM: the cell entering step t
+  Buffer c_new;     // (T, B, H) LSTM: the cell after step t
+  Buffer cell_out;  // (T, B, H) LSTM with projection: o_t ⊙ tanh(c_t), the input of W_hr
+  Buffer hn;        // (T, B, H) GRU: W_hn h_{t−1} + b_hn
 };
 
 struct LayerTrace {
-  Tensor input;         // (T, B, I_l) the layer's input, time-major, after dropout
-  Tensor dropout_mask;  // (T, B, I_l) the mask applied to that input (layers > 0 with dropout)
+  Buffer input;          // (T, B, I_l) the layer's input, time-major, after dropout
+  Buffer dropout_mask;   // (T, B, I_l) the mask applied to that input (layers > 0 with dropout)
+  bool has_mask = false;
   DirectionTrace direction[2];
 };
 
-// (B, T, F) → (T, B, F) and back.
-Tensor swap_batch_and_time(const Tensor& x) {
-  const int64_t d0 = x.dim(0), d1 = x.dim(1), f = x.dim(2);
-  Tensor y({d1, d0, f});
+// x (d0, d1, f) → y (d1, d0, f): batch-first to time-major and back.
+void swap_batch_and_time(const float* x, int64_t d0, int64_t d1, int64_t f, float* y) {
   for (int64_t i = 0; i < d0; ++i)
     for (int64_t j = 0; j < d1; ++j)
-      std::memcpy(y.data() + (j * d0 + i) * f, x.data() + (i * d1 + j) * f,
+      std::memcpy(y + (j * d0 + i) * f, x + (i * d1 + j) * f,
                   static_cast<std::size_t>(f) * sizeof(float));
-  return y;
 }
 
 // rows (n, width) += bias (width,) on every row.
@@ -102,9 +124,24 @@ struct Recurrent::Impl {
   bool has_trace = false;
   int64_t batch = 0, steps = 0;
   std::vector<int64_t> lengths;  // empty: every sample has all steps
-  std::vector<LayerTrace> layer_traces;  // [layer]
+  std::vector<LayerTrace> layer_traces;  // [layer], sized at construction
 
-  explicit Impl(const RecurrentConfig& config) : cfg(config) {
+  // Work buffers, kept across calls (see Buffer).
+  struct Workspace {
+    Buffer layer_io[2];     // inference: (T, B, ·) layer inputs and outputs, alternating
+    Buffer gates;           // inference: (T, B, G·H) the gates of the direction running
+    Buffer gradient_io[2];  // backward: (T, B, ·) gradients of layer outputs and inputs, alternating
+    Buffer d_gates;         // (T, B, G·H) ∂L/∂ pre-activation, input side (x W_ihᵀ + b_ih)
+    Buffer d_recurrent;     // (T, B, G·H) GRU: ∂L/∂(W_hh h + b_hh), differs in n
+    Buffer d_h_proj;        // (T, B, P) LSTM with projection: ∂L/∂h_t per step, for dW_hr
+    // Per step, (B, ·): the state after the step, LSTM c_t and tanh(c_t), o ⊙ tanh(c) before
+    // the projection, GRU W_hh h + b_hh; backward ∂L/∂h_t from later steps and the output,
+    // dh_{t−1}, ∂L/∂(o ⊙ tanh c).
+    Buffer h_next, c_next, tanh_c, cell_out, recurrent, d_h_total, d_h_prev, d_cell_out;
+  } work;
+
+  explicit Impl(const RecurrentConfig& config)
+      : cfg(config), layer_traces(static_cast<std::size_t>(config.num_layers)) {
     const int64_t G = cfg.gate_count(), H = cfg.hidden_size, P = cfg.proj_size,
                   H_out = cfg.output_size(), D = cfg.directions();
     for (int64_t layer = 0; layer < cfg.num_layers; ++layer) {
@@ -139,36 +176,43 @@ struct Recurrent::Impl {
 
   // One direction of one layer over the whole sequence.
   //   x (T, B, I) input; h (B, H_out) and c (B, H) hold the initial state and receive the
-  //   final one; y (T, B, D·H_out) receives h_t in columns [column, column + H_out), zero where
+  //   final one; y (T, B, Y_width) receives h_t in columns [column, column + H_out), zero where
   //   a sample has ended. trace (nullable) receives what backward needs.
-  void forward_direction(const DirectionParams& p, const Tensor& x, bool reverse, float* h,
-                         float* c, Tensor& y, int64_t column, DirectionTrace* trace) const {
-    const int64_t T = steps, B = batch, I = x.dim(2), H = cfg.hidden_size, G = cfg.gate_count(),
-                  GH = G * H, H_out = cfg.output_size(), Y_width = y.dim(2);
+  void forward_direction(const DirectionParams& p, const float* x, int64_t I, bool reverse,
+                         float* h, float* c, float* y, int64_t Y_width, int64_t column,
+                         DirectionTrace* trace) {
+    const int64_t T = steps, B = batch, H = cfg.hidden_size, G = cfg.gate_count(), GH = G * H,
+                  H_out = cfg.output_size();
     const bool is_lstm = cfg.cell == CellType::lstm, is_gru = cfg.cell == CellType::gru;
     const bool projected = cfg.proj_size > 0;
     const float* w_hh = value(p.w_hh);
 
     // Gx (T·B, G·H) = X W_ihᵀ + b_ih, plus b_hh where it adds straight to the gates (not GRU,
     // whose b_hn sits inside r ⊙ (W_hn h + b_hn)). Per step it becomes the activated gates.
-    Tensor gates({T, B, GH});
-    sgemm(Trans::no, Trans::yes, T * B, GH, I, x.data(), I, value(p.w_ih), I, 0.0f,
-          gates.data(), GH);
+    float* gates = (trace ? trace->gates : work.gates).get(T * B * GH);
+    sgemm(Trans::no, Trans::yes, T * B, GH, I, x, I, value(p.w_ih), I, 0.0f, gates, GH);
     if (cfg.bias) {
-      add_bias_rows(gates.data(), T * B, GH, value(p.b_ih));
-      if (!is_gru) add_bias_rows(gates.data(), T * B, GH, value(p.b_hh));
+      add_bias_rows(gates, T * B, GH, value(p.b_ih));
+      if (!is_gru) add_bias_rows(gates, T * B, GH, value(p.b_hh));
     }
-
-    // Per-step buffers, allocated once.
-    Tensor h_next({B, H_out});        // the state after the step
-    Tensor c_next({B, is_lstm ? H : 0});
-    Tensor tanh_c({B, is_lstm ? H : 0});
-    Tensor cell_out({B, projected ? H : 0});  // o ⊙ tanh(c) before the projection
-    Tensor recurrent({B, is_gru ? GH : 0});   // GRU: W_hh h + b_hh
+    float* h_next = work.h_next.get(B * H_out);
+    float* c_next = work.c_next.get(B * H);
+    float* tanh_c = work.tanh_c.get(B * H);
+    float* cell_out = work.cell_out.get(B * H);
+    float* recurrent = work.recurrent.get(B * GH);
+    if (trace) {
+      trace->h_prev.get(T * B * H_out);
+      if (is_lstm) {
+        trace->c_prev.get(T * B * H);
+        trace->c_new.get(T * B * H);
+        if (projected) trace->cell_out.get(T * B * H);
+      }
+      if (is_gru) trace->hn.get(T * B * H);
+    }
 
     for (int64_t s = 0; s < T; ++s) {
       const int64_t t = reverse ? T - 1 - s : s;
-      float* g = gates.data() + t * B * GH;  // (B, G·H) this step's gates
+      float* g = gates + t * B * GH;  // (B, G·H) this step's gates
       if (trace) {
         copy_floats(trace->h_prev.data() + t * B * H_out, h, B * H_out);
         if (is_lstm) copy_floats(trace->c_prev.data() + t * B * H, c, B * H);
@@ -185,23 +229,23 @@ struct Recurrent::Impl {
           kernels::tanh(gg, gg, H);
           kernels::sigmoid(go, go, H);
           const float* c_prev = c + b * H;
-          float* c_t = c_next.data() + b * H;
+          float* c_t = c_next + b * H;
           for (int64_t j = 0; j < H; ++j) c_t[j] = gf[j] * c_prev[j] + gi[j] * gg[j];
-          float* th = tanh_c.data() + b * H;
+          float* th = tanh_c + b * H;
           kernels::tanh(th, c_t, H);
-          float* out = projected ? cell_out.data() + b * H : h_next.data() + b * H_out;
+          float* out = projected ? cell_out + b * H : h_next + b * H_out;
           for (int64_t j = 0; j < H; ++j) out[j] = go[j] * th[j];
         }
         if (projected) {
           // h_t (B, P) = (o ⊙ tanh(c_t)) W_hrᵀ
-          sgemm(Trans::no, Trans::yes, B, H_out, H, cell_out.data(), H, value(p.w_hr), H, 0.0f,
-                h_next.data(), H_out);
-          if (trace) copy_floats(trace->cell_out.data() + t * B * H, cell_out.data(), B * H);
+          sgemm(Trans::no, Trans::yes, B, H_out, H, cell_out, H, value(p.w_hr), H, 0.0f, h_next,
+                H_out);
+          if (trace) copy_floats(trace->cell_out.data() + t * B * H, cell_out, B * H);
         }
       } else if (is_gru) {
         // r = σ(Gx_r + W_hr h + b_hr);  z = σ(Gx_z + W_hz h + b_hz)
         // n = tanh(Gx_n + r ⊙ (W_hn h + b_hn));  h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
-        float* rec = recurrent.data();
+        float* rec = recurrent;
         if (cfg.bias) {
           for (int64_t b = 0; b < B; ++b) copy_floats(rec + b * GH, value(p.b_hh), GH);
         }
@@ -217,7 +261,7 @@ struct Recurrent::Impl {
           for (int64_t j = 0; j < H; ++j) gn[j] += gr[j] * rec_n[j];
           kernels::tanh(gn, gn, H);
           const float* h_prev = h + b * H_out;
-          float* h_t = h_next.data() + b * H_out;
+          float* h_t = h_next + b * H_out;
           for (int64_t j = 0; j < H; ++j) h_t[j] = (1.0f - gz[j]) * gn[j] + gz[j] * h_prev[j];
           if (trace) copy_floats(trace->hn.data() + (t * B + b) * H, rec_n, H);
         }
@@ -228,54 +272,53 @@ struct Recurrent::Impl {
           kernels::tanh(g, g, B * H);
         else
           for (int64_t j = 0; j < B * H; ++j) g[j] = std::max(g[j], 0.0f);
-        copy_floats(h_next.data(), g, B * H);
+        copy_floats(h_next, g, B * H);
       }
 
       // A sample past its length keeps its state and outputs zeros.
       for (int64_t b = 0; b < B; ++b) {
-        float* y_row = y.data() + (t * B + b) * Y_width + column;
+        float* y_row = y + (t * B + b) * Y_width + column;
         if (valid(b, t)) {
-          copy_floats(h + b * H_out, h_next.data() + b * H_out, H_out);
-          if (is_lstm) copy_floats(c + b * H, c_next.data() + b * H, H);
+          copy_floats(h + b * H_out, h_next + b * H_out, H_out);
+          if (is_lstm) copy_floats(c + b * H, c_next + b * H, H);
           copy_floats(y_row, h + b * H_out, H_out);
         } else {
           std::fill(y_row, y_row + H_out, 0.0f);
         }
       }
-      if (trace && is_lstm) copy_floats(trace->c_new.data() + t * B * H, c_next.data(), B * H);
+      if (trace && is_lstm) copy_floats(trace->c_new.data() + t * B * H, c_next, B * H);
     }
-    if (trace) trace->gates = std::move(gates);
   }
 
-  // Backward of forward_direction. dy (T, B, D·H_out) holds the gradient of the layer output in
-  // columns [column, column + H_out); dh (B, H_out) and dc (B, H) hold the gradient of the final
-  // state and receive that of the initial state; dx (T, B, I) += the input gradient.
-  void backward_direction(const DirectionParams& p, const DirectionTrace& trace, const Tensor& x,
-                          bool reverse, const Tensor& dy, int64_t column, float* dh, float* dc,
-                          Tensor& dx) {
-    const int64_t T = steps, B = batch, I = x.dim(2), H = cfg.hidden_size, G = cfg.gate_count(),
-                  GH = G * H, H_out = cfg.output_size(), P = cfg.proj_size,
-                  Y_width = dy.dim(2);
+  // Backward of forward_direction. x (T, B, I) is the direction's input; dy (T, B, Y_width)
+  // holds the gradient of the layer output in columns [column, column + H_out); dh (B, H_out)
+  // and dc (B, H) hold the gradient of the final state and receive that of the initial state;
+  // dx (T, B, I) = dx_beta·dx + the input gradient.
+  void backward_direction(const DirectionParams& p, const DirectionTrace& trace, const float* x,
+                          int64_t I, bool reverse, const float* dy, int64_t Y_width,
+                          int64_t column, float* dh, float* dc, float* dx, float dx_beta) {
+    const int64_t T = steps, B = batch, H = cfg.hidden_size, G = cfg.gate_count(), GH = G * H,
+                  H_out = cfg.output_size(), P = cfg.proj_size;
     const bool is_lstm = cfg.cell == CellType::lstm, is_gru = cfg.cell == CellType::gru;
     const bool projected = P > 0;
     const float* w_hh = value(p.w_hh);
 
-    Tensor d_gates({T, B, GH});              // ∂L/∂ pre-activation, input side (x W_ihᵀ + b_ih)
-    Tensor d_recurrent({is_gru ? T : 0, B, GH});  // GRU: ∂L/∂(W_hh h + b_hh), differs in n
-    Tensor d_h_total({B, H_out});                // ∂L/∂h_t: from later steps and the output
-    Tensor d_h_prev({B, H_out});
-    Tensor d_cell_out({B, projected ? H : 0});   // ∂L/∂(o ⊙ tanh c) before the projection
-    Tensor tanh_c({B, is_lstm ? H : 0});         // tanh(c_t), recomputed
-    Tensor d_h_proj({projected ? T : 0, B, P});  // ∂L/∂h_t per step, for dW_hr
+    float* d_gates = work.d_gates.get(T * B * GH);
+    float* d_recurrent = is_gru ? work.d_recurrent.get(T * B * GH) : nullptr;
+    float* d_h_proj = projected ? work.d_h_proj.get(T * B * P) : nullptr;
+    float* d_h_total = work.d_h_total.get(B * H_out);
+    float* d_h_prev = work.d_h_prev.get(B * H_out);
+    float* d_cell_out = work.d_cell_out.get(B * H);
+    float* tanh_c = work.tanh_c.get(B * H);  // tanh(c_t), recomputed
 
     for (int64_t s = 0; s < T; ++s) {
       const int64_t t = reverse ? s : T - 1 - s;  // the forward order, reversed
       const float* g = trace.gates.data() + t * B * GH;
-      float* dg = d_gates.data() + t * B * GH;
+      float* dg = d_gates + t * B * GH;
 
       for (int64_t b = 0; b < B; ++b) {
-        const float* dy_row = dy.data() + (t * B + b) * Y_width + column;
-        float* dht = d_h_total.data() + b * H_out;
+        const float* dy_row = dy + (t * B + b) * Y_width + column;
+        float* dht = d_h_total + b * H_out;
         const float* dh_b = dh + b * H_out;
         if (valid(b, t))
           for (int64_t j = 0; j < H_out; ++j) dht[j] = dh_b[j] + dy_row[j];
@@ -286,9 +329,9 @@ struct Recurrent::Impl {
       if (is_lstm) {
         if (projected) {
           // h_t = W_hr m_t:  ∂L/∂m_t (B, H) = ∂L/∂h_t W_hr
-          sgemm(Trans::no, Trans::no, B, H, P, d_h_total.data(), P, value(p.w_hr), H, 0.0f,
-                d_cell_out.data(), H);
-          copy_floats(d_h_proj.data() + t * B * P, d_h_total.data(), B * P);
+          sgemm(Trans::no, Trans::no, B, H, P, d_h_total, P, value(p.w_hr), H, 0.0f, d_cell_out,
+                H);
+          copy_floats(d_h_proj + t * B * P, d_h_total, B * P);
         }
         // m = o ⊙ tanh(c_t):   do = dm ⊙ tanh(c_t);  dc_t += dm ⊙ o ⊙ (1 − tanh²(c_t))
         // c_t = f ⊙ c_{t−1} + i ⊙ g:  di = dc_t ⊙ g;  df = dc_t ⊙ c_{t−1};  dg = dc_t ⊙ i;
@@ -303,10 +346,10 @@ struct Recurrent::Impl {
           }
           const float* gi = g + b * GH;
           const float *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
-          const float* dm = projected ? d_cell_out.data() + b * H : d_h_total.data() + b * H_out;
+          const float* dm = projected ? d_cell_out + b * H : d_h_total + b * H_out;
           const float* c_prev = trace.c_prev.data() + (t * B + b) * H;
           const float* c_t = trace.c_new.data() + (t * B + b) * H;
-          float* th_b = tanh_c.data() + b * H;
+          float* th_b = tanh_c + b * H;
           kernels::tanh(th_b, c_t, H);
           for (int64_t j = 0; j < H; ++j) {
             const float th = th_b[j];
@@ -324,7 +367,7 @@ struct Recurrent::Impl {
         // h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}:  dn = dh ⊙ (1 − z);  dz = dh ⊙ (h_{t−1} − n);
         //   direct dh_{t−1} = dh ⊙ z
         // n = tanh(a_n + r ⊙ hn):  da_n = dn ⊙ (1 − n²);  dhn = da_n ⊙ r;  dr = da_n ⊙ hn
-        float* drec = d_recurrent.data() + t * B * GH;
+        float* drec = d_recurrent + t * B * GH;
         for (int64_t b = 0; b < B; ++b) {
           float* dg_b = dg + b * GH;
           float* drec_b = drec + b * GH;
@@ -337,7 +380,7 @@ struct Recurrent::Impl {
           const float *gz = gr + H, *gn = gr + 2 * H;
           const float* hn = trace.hn.data() + (t * B + b) * H;
           const float* h_prev = trace.h_prev.data() + (t * B + b) * H_out;
-          const float* dht = d_h_total.data() + b * H_out;
+          const float* dht = d_h_total + b * H_out;
           for (int64_t j = 0; j < H; ++j) {
             const float d_n = dht[j] * (1.0f - gz[j]);
             const float d_z = dht[j] * (h_prev[j] - gn[j]);
@@ -355,7 +398,7 @@ struct Recurrent::Impl {
         for (int64_t b = 0; b < B; ++b) {
           float* dg_b = dg + b * GH;
           const float* h_t = g + b * GH;
-          const float* dht = d_h_total.data() + b * H_out;
+          const float* dht = d_h_total + b * H_out;
           const bool ok = valid(b, t);
           for (int64_t j = 0; j < H; ++j)
             dg_b[j] = !ok         ? 0.0f
@@ -366,16 +409,15 @@ struct Recurrent::Impl {
       }
 
       // dh_{t−1} = dA_rec W_hh (+ dh ⊙ z for GRU); a finished sample passes dh through.
-      const float* d_rec_t = is_gru ? d_recurrent.data() + t * B * GH : dg;
-      sgemm(Trans::no, Trans::no, B, H_out, GH, d_rec_t, GH, w_hh, H_out, 0.0f, d_h_prev.data(),
-            H_out);
+      const float* d_rec_t = is_gru ? d_recurrent + t * B * GH : dg;
+      sgemm(Trans::no, Trans::no, B, H_out, GH, d_rec_t, GH, w_hh, H_out, 0.0f, d_h_prev, H_out);
       for (int64_t b = 0; b < B; ++b) {
         float* dh_b = dh + b * H_out;
-        const float* dhp = d_h_prev.data() + b * H_out;
+        const float* dhp = d_h_prev + b * H_out;
         if (!valid(b, t)) continue;  // dh_b already holds the pass-through gradient
         if (is_gru) {
           const float* gz = g + b * GH + H;
-          const float* dht = d_h_total.data() + b * H_out;
+          const float* dht = d_h_total + b * H_out;
           for (int64_t j = 0; j < H_out; ++j) dh_b[j] = dhp[j] + dht[j] * gz[j];
         } else {
           copy_floats(dh_b, dhp, H_out);
@@ -387,20 +429,18 @@ struct Recurrent::Impl {
     //   dW_hh += dA_recᵀ H_prev;  db_hh += Σ dA_rec;  dW_ih += dA_inᵀ X;  db_ih += Σ dA_in;
     //   dX += dA_in W_ih;  dW_hr += dH_tᵀ M
     const int64_t rows = T * B;
-    const float* d_rec_all = is_gru ? d_recurrent.data() : d_gates.data();
+    const float* d_rec_all = is_gru ? d_recurrent : d_gates;
     sgemm(Trans::yes, Trans::no, GH, H_out, rows, d_rec_all, GH, trace.h_prev.data(), H_out,
           1.0f, grad(p.w_hh), H_out);
-    sgemm(Trans::yes, Trans::no, GH, I, rows, d_gates.data(), GH, x.data(), I, 1.0f,
-          grad(p.w_ih), I);
+    sgemm(Trans::yes, Trans::no, GH, I, rows, d_gates, GH, x, I, 1.0f, grad(p.w_ih), I);
     if (cfg.bias) {
       accumulate_column_sums(grad(p.b_hh), d_rec_all, rows, GH);
-      accumulate_column_sums(grad(p.b_ih), d_gates.data(), rows, GH);
+      accumulate_column_sums(grad(p.b_ih), d_gates, rows, GH);
     }
-    sgemm(Trans::no, Trans::no, rows, I, GH, d_gates.data(), GH, value(p.w_ih), I, 1.0f,
-          dx.data(), I);
+    sgemm(Trans::no, Trans::no, rows, I, GH, d_gates, GH, value(p.w_ih), I, dx_beta, dx, I);
     if (projected)
-      sgemm(Trans::yes, Trans::no, P, H, rows, d_h_proj.data(), P, trace.cell_out.data(), H,
-            1.0f, grad(p.w_hr), H);
+      sgemm(Trans::yes, Trans::no, P, H, rows, d_h_proj, P, trace.cell_out.data(), H, 1.0f,
+            grad(p.w_hr), H);
   }
 };
 
@@ -570,54 +610,53 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
   m.steps = T;
   m.lengths = std::move(lengths);
   m.has_trace = false;
-  m.layer_traces.clear();
-  if (training) m.layer_traces.resize(static_cast<std::size_t>(L));
 
   RecurrentResult result;
   result.h_n = h0 ? *h0 : Tensor({L * D, B, H_out});
   result.c_n = is_lstm ? (c0 ? *c0 : Tensor({L * D, B, H})) : Tensor();
 
-  Tensor input = swap_batch_and_time(x);  // (T, B, I_l)
+  // The input of layer l (T, B, I_l): in training the trace of that layer keeps it, in
+  // inference two buffers alternate. Index L is the output of the last layer.
+  const auto layer_input = [&](int64_t layer, int64_t features) {
+    Buffer& buffer = training && layer < L ? m.layer_traces[layer].input : m.work.layer_io[layer % 2];
+    return buffer.get(T * B * features);
+  };
+  float* input = layer_input(0, cfg.input_size);
+  swap_batch_and_time(x.data(), B, T, cfg.input_size, input);
+  int64_t I = cfg.input_size;
   for (int64_t layer = 0; layer < L; ++layer) {
-    Tensor y({T, B, D * H_out});
+    float* y = layer_input(layer + 1, D * H_out);
     for (int64_t d = 0; d < D; ++d) {
       const int64_t state = layer * D + d;
-      DirectionTrace* trace = nullptr;
-      if (training) {
-        trace = &m.layer_traces[layer].direction[d];
-        trace->h_prev = Tensor({T, B, H_out});
-        if (is_lstm) {
-          trace->c_prev = Tensor({T, B, H});
-          trace->c_new = Tensor({T, B, H});
-          if (cfg.proj_size > 0) trace->cell_out = Tensor({T, B, H});
-        }
-        if (cfg.cell == CellType::gru) trace->hn = Tensor({T, B, H});
-      }
-      m.forward_direction(m.params[state], input, d == 1, result.h_n.data() + state * B * H_out,
-                          is_lstm ? result.c_n.data() + state * B * H : nullptr, y, d * H_out,
-                          trace);
+      m.forward_direction(m.params[state], input, I, d == 1, result.h_n.data() + state * B * H_out,
+                          is_lstm ? result.c_n.data() + state * B * H : nullptr, y, D * H_out,
+                          d * H_out, training ? &m.layer_traces[layer].direction[d] : nullptr);
     }
     // Dropout on the output of every layer but the last: the mask is drawn in the batch-first
     // order (b, t, feature), keep = uniform ≥ p, kept values scaled by 1/(1 − p).
-    if (dropout_active && layer + 1 < L) {
-      const float scale = 1.0f / (1.0f - cfg.dropout);
-      Tensor mask({T, B, D * H_out});
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t t = 0; t < T; ++t)
-          for (int64_t f = 0; f < D * H_out; ++f) {
-            const int64_t at = (t * B + b) * D * H_out + f;
-            mask[at] = ctx.rng->uniform() >= cfg.dropout ? scale : 0.0f;
-            y[at] *= mask[at];
-          }
-      m.layer_traces[layer + 1].dropout_mask = std::move(mask);
+    if (training && layer + 1 < L) {
+      LayerTrace& next = m.layer_traces[layer + 1];
+      next.has_mask = dropout_active;
+      if (dropout_active) {
+        const float scale = 1.0f / (1.0f - cfg.dropout);
+        float* mask = next.dropout_mask.get(T * B * D * H_out);
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t f = 0; f < D * H_out; ++f) {
+              const int64_t at = (t * B + b) * D * H_out + f;
+              mask[at] = ctx.rng->uniform() >= cfg.dropout ? scale : 0.0f;
+              y[at] *= mask[at];
+            }
+      }
     }
-    if (training) m.layer_traces[layer].input = std::move(input);
-    input = std::move(y);
+    input = y;
+    I = D * H_out;
   }
   m.has_trace = training;
 
   if (cfg.return_sequences) {
-    result.output = swap_batch_and_time(input);
+    result.output = Tensor({B, T, D * H_out});
+    swap_batch_and_time(input, T, B, D * H_out, result.output.data());
   } else {
     // The last layer's final states, [forward, reverse]: (B, D·H_out).
     result.output = Tensor({B, D * H_out});
@@ -648,13 +687,14 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
     grads.d_c0.check_shape({L * D, B, H}, name + ": d_c_n");
   }
 
-  Tensor dy;  // (T, B, D·H_out) gradient of the current layer's output
+  // (T, B, D·H_out) the gradient of the current layer's output
+  float* dy = m.work.gradient_io[0].get(T * B * D * H_out);
   if (cfg.return_sequences) {
     d_output.check_shape({B, T, D * H_out}, name + ": d_output");
-    dy = swap_batch_and_time(d_output);
+    swap_batch_and_time(d_output.data(), B, T, D * H_out, dy);
   } else {
     d_output.check_shape({B, D * H_out}, name + ": d_output");
-    dy = Tensor({T, B, D * H_out});
+    std::fill(dy, dy + T * B * D * H_out, 0.0f);
     for (int64_t d = 0; d < D; ++d)
       for (int64_t b = 0; b < B; ++b) {
         float* dh = grads.d_h0.data() + (((L - 1) * D + d) * B + b) * H_out;
@@ -665,18 +705,23 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
 
   for (int64_t layer = L - 1; layer >= 0; --layer) {
     LayerTrace& lt = m.layer_traces[layer];
-    Tensor dx(lt.input.shape());  // (T, B, I_l)
+    const int64_t I = layer == 0 ? cfg.input_size : D * H_out;
+    float* dx = m.work.gradient_io[(L - layer) % 2].get(T * B * I);  // (T, B, I_l)
     for (int64_t d = 0; d < D; ++d) {
       const int64_t state = layer * D + d;
-      m.backward_direction(m.params[state], lt.direction[d], lt.input, d == 1, dy, d * H_out,
-                           grads.d_h0.data() + state * B * H_out,
-                           is_lstm ? grads.d_c0.data() + state * B * H : nullptr, dx);
+      m.backward_direction(m.params[state], lt.direction[d], lt.input.data(), I, d == 1, dy,
+                           D * H_out, d * H_out, grads.d_h0.data() + state * B * H_out,
+                           is_lstm ? grads.d_c0.data() + state * B * H : nullptr, dx,
+                           d == 0 ? 0.0f : 1.0f);
     }
-    if (!lt.dropout_mask.empty())
-      for (int64_t i = 0; i < dx.numel(); ++i) dx[i] *= lt.dropout_mask[i];
-    dy = std::move(dx);
+    if (layer > 0 && lt.has_mask) {
+      const float* mask = lt.dropout_mask.data();
+      for (int64_t i = 0; i < T * B * I; ++i) dx[i] *= mask[i];
+    }
+    dy = dx;
   }
-  grads.d_input = swap_batch_and_time(dy);
+  grads.d_input = Tensor({B, T, cfg.input_size});
+  swap_batch_and_time(dy, T, B, cfg.input_size, grads.d_input.data());
   return grads;
 }
 
