@@ -8,6 +8,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -421,5 +422,24 @@ TEST(KernelsActivations, AnyLengthAndInPlace) {
     }
   });
 }
+
+}  // namespace
+
+namespace {
+
+// ctest runs the exactness tests again with LSTM_ISA=avx2 and LSTM_ISA=scalar
+// (tests/CMakeLists.txt). Dispatch falls back to the best path when the CPU lacks the one named;
+// then those runs would only repeat the default one, so they are skipped instead.
+class ForcedIsaEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* forced = std::getenv("LSTM_ISA");
+    if (forced && std::string(forced) != kernels::isa_name(kernels::active_isa()))
+      GTEST_SKIP() << "LSTM_ISA=" << forced << ": this CPU lacks that path";
+  }
+};
+
+const auto* const forced_isa_environment =
+    ::testing::AddGlobalTestEnvironment(new ForcedIsaEnvironment);
 
 }  // namespace

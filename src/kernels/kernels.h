@@ -39,8 +39,12 @@ struct PackedB {
   Isa isa = Isa::scalar;  // the path it was packed for, and the one sgemm_packed then uses
 };
 
-// Floats needed to hold op(B) (k × n) packed for `isa`.
+// Floats needed to hold op(B) (k × n) packed for `isa`: k · (n rounded up to the panel width).
 int64_t packed_b_size(int64_t k, int64_t n, Isa isa = active_isa());
+// The panel width of `isa`'s packed layout. Matrices packed with the same k and n a multiple of
+// it can be laid end to end: together they are the packed matrix of their columns side by side.
+// pack_b zero-fills the columns it pads.
+int64_t packed_b_panel_width(Isa isa = active_isa());
 // Packs op(B) (k × n), with op and ldb as in sgemm, into `out` (packed_b_size(k, n, isa) floats).
 PackedB pack_b(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out,
                Isa isa = active_isa());

@@ -8,8 +8,9 @@
 //      rows of Gx, and the gate nonlinearities and the state update run on those rows in place;
 //   3. backward runs the time loop in reverse for the pointwise gradients and dh_{t−1} = dG_t W_hh,
 //      then three GEMMs over all T·B rows give dW_hh, dW_ih and dX.
-// Every buffer is allocated before the time loop. Internally everything is time-major
-// (T, B, ·), so the rows of one step are contiguous; the API is batch-first.
+// Work buffers and traces live in the layer from call to call (Buffer), so a warm call does not
+// allocate or fault pages in. Internally everything is time-major (T, B, ·), so the rows of one
+// step are contiguous; the API is batch-first.
 
 #include <algorithm>
 #include <cmath>
@@ -19,11 +20,14 @@
 
 #include "kernels/kernels.h"
 #include "lstm/nn.h"
+#include "lstm/threads.h"
+#include "threads.h"
 
 namespace lstm {
 
 using kernels::sgemm;
 using kernels::Trans;
+using threads::Team;
 
 int64_t RecurrentConfig::gate_count() const {
   switch (cell) {
@@ -37,46 +41,68 @@ int64_t RecurrentConfig::gate_count() const {
 
 namespace {
 
+// Float storage that a layer keeps from call to call, so that a warm forward or backward pass
+// neither allocates nor faults pages in: get(n) reallocates only when n exceeds every earlier
+// request, and never clears (whoever uses a buffer writes it before reading it).
+class Buffer {
+ public:
+  float* get(int64_t n) {
+    if (n > capacity_) {
+      storage_.reset(static_cast<float*>(
+          ::operator new (static_cast<std::size_t>(n) * sizeof(float), std::align_val_t{64})));
+      capacity_ = n;
+    }
+    return storage_.get();
+  }
+  float* data() const { return storage_.get(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { ::operator delete (p, std::align_val_t{64}); }
+  };
+  std::unique_ptr<float, Free> storage_;
+  int64_t capacity_ = 0;
+};
+
 // What one direction of one layer remembers from a training forward pass for backward.
 // Every buffer is indexed by the time step t it belongs to (also in the reverse direction).
 struct DirectionTrace {
-  Tensor gates;     // (T, B, G·H) activated gates: LSTM [i f g o], GRU [r z n], RNN [h_t]
-  Tensor h_prev;    // (T, B, H_out) the state entering step t
-  Tensor c_prev;    // (T, B, H) LSTM: the cell entering step t
-  Tensor c_new;     // (T, B, H) LSTM: the cell after step t
-  Tensor cell_out;  // (T, B, H) LSTM with projection: o_t ⊙ tanh(c_t), the input of W_hr
-  Tensor hn;        // (T, B, H) GRU: W_hn h_{t−1} + b_hn
+  Buffer gates;     // (T, B, G·H) activated gates: LSTM [i f g o], GRU [r z n], RNN [h_t]
+  Buffer h_prev;    // (T, B, H_out) the state entering step t
+  Buffer c_prev;    // (T, B, H) LSTM: the cell entering step t
+  Buffer c_new;     // (T, B, H) LSTM: the cell after step t
+  Buffer cell_out;  // (T, B, H) LSTM with projection: o_t ⊙ tanh(c_t), the input of W_hr
+  Buffer hn;        // (T, B, H) GRU: W_hn h_{t−1} + b_hn
 };
 
 struct LayerTrace {
-  Tensor input;         // (T, B, I_l) the layer's input, time-major, after dropout
-  Tensor dropout_mask;  // (T, B, I_l) the mask applied to that input (layers > 0 with dropout)
+  Buffer input;          // (T, B, I_l) the layer's input, time-major, after dropout
+  Buffer dropout_mask;   // (T, B, I_l) the mask applied to that input (layers > 0 with dropout)
+  bool has_mask = false;
   DirectionTrace direction[2];
 };
 
-// (B, T, F) → (T, B, F) and back.
-Tensor swap_batch_and_time(const Tensor& x) {
-  const int64_t d0 = x.dim(0), d1 = x.dim(1), f = x.dim(2);
-  Tensor y({d1, d0, f});
+// x (d0, d1, f) → y (d1, d0, f): batch-first to time-major and back.
+void swap_batch_and_time(const float* x, int64_t d0, int64_t d1, int64_t f, float* y) {
   for (int64_t i = 0; i < d0; ++i)
     for (int64_t j = 0; j < d1; ++j)
-      std::memcpy(y.data() + (j * d0 + i) * f, x.data() + (i * d1 + j) * f,
+      std::memcpy(y + (j * d0 + i) * f, x + (i * d1 + j) * f,
                   static_cast<std::size_t>(f) * sizeof(float));
-  return y;
 }
 
-// rows (n, width) += bias (width,) on every row.
-void add_bias_rows(float* rows, int64_t n, int64_t width, const float* bias) {
+// rows (n, width, row stride `stride`) += bias (width,) on every row.
+void add_bias_rows(float* rows, int64_t n, int64_t width, int64_t stride, const float* bias) {
   for (int64_t r = 0; r < n; ++r) {
-    float* row = rows + r * width;
+    float* row = rows + r * stride;
     for (int64_t j = 0; j < width; ++j) row[j] += bias[j];
   }
 }
 
-// bias_grad (width,) += Σ_r rows[r] over n rows.
-void accumulate_column_sums(float* bias_grad, const float* rows, int64_t n, int64_t width) {
+// bias_grad (width,) += Σ_r rows[r] over n rows (row stride `stride`).
+void accumulate_column_sums(float* bias_grad, const float* rows, int64_t n, int64_t width,
+                            int64_t stride) {
   for (int64_t r = 0; r < n; ++r) {
-    const float* row = rows + r * width;
+    const float* row = rows + r * stride;
     for (int64_t j = 0; j < width; ++j) bias_grad[j] += row[j];
   }
 }
@@ -84,6 +110,8 @@ void accumulate_column_sums(float* bias_grad, const float* rows, int64_t n, int6
 void copy_floats(float* dst, const float* src, int64_t n) {
   std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
 }
+
+int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
 }  // namespace
 
@@ -102,9 +130,33 @@ struct Recurrent::Impl {
   bool has_trace = false;
   int64_t batch = 0, steps = 0;
   std::vector<int64_t> lengths;  // empty: every sample has all steps
-  std::vector<LayerTrace> layer_traces;  // [layer]
+  std::vector<LayerTrace> layer_traces;  // [layer], sized at construction
 
-  explicit Impl(const RecurrentConfig& config) : cfg(config) {
+  // Work buffers, kept across calls (see Buffer). Those shared by the team are sized before a
+  // parallel region starts, the per-member ones by their member.
+  struct Workspace {
+    Buffer layer_io[2];     // inference: (T, B, ·) layer inputs and outputs, alternating
+    Buffer gates;           // inference: (T, B, G·H) the gates of the direction running
+    Buffer gradient_io[2];  // backward: (T, B, ·) gradients of layer outputs and inputs, alternating
+    Buffer d_gates;         // (T, B, G·H) ∂L/∂ pre-activation, input side (x W_ihᵀ + b_ih)
+    Buffer d_recurrent;     // (T, B, G·H) GRU: ∂L/∂(W_hh h + b_hh), differs in n
+    Buffer d_h_proj;        // (T, B, P) LSTM with projection: ∂L/∂h_t per step, for dW_hr
+    Buffer h_states;        // (2, B, H_out) h_{t−1} and h_t, alternating
+    // Per step, (B, ·): h_t before the update of finished samples, o ⊙ tanh(c) before the
+    // projection; backward ∂L/∂h_t from later steps and the output, dh_{t−1}, ∂L/∂(o ⊙ tanh c).
+    Buffer h_new, cell_out, d_h_total, d_h_prev, d_cell_out;
+    Buffer w_hh;  // W_hh packed per chunk for the per-step GEMM (forward/backward_direction)
+  } work;
+
+  // What each team member keeps for itself, for the chunk it is working on.
+  struct MemberWork {
+    Buffer recurrent;  // (B, G·w_pad) forward: the chunk's columns of h_{t−1} W_hhᵀ
+    Buffer cell;       // (B, n) LSTM: c_t (forward) or tanh(c_t) (backward) of the chunk's units
+  };
+  std::vector<MemberWork> member_work;  // [team member]
+
+  explicit Impl(const RecurrentConfig& config)
+      : cfg(config), layer_traces(static_cast<std::size_t>(config.num_layers)) {
     const int64_t G = cfg.gate_count(), H = cfg.hidden_size, P = cfg.proj_size,
                   H_out = cfg.output_size(), D = cfg.directions();
     for (int64_t layer = 0; layer < cfg.num_layers; ++layer) {
@@ -137,178 +189,295 @@ struct Recurrent::Impl {
 
   bool valid(int64_t b, int64_t t) const { return lengths.empty() || t < lengths[b]; }
 
-  // One direction of one layer over the whole sequence.
-  //   x (T, B, I) input; h (B, H_out) and c (B, H) hold the initial state and receive the
-  //   final one; y (T, B, D·H_out) receives h_t in columns [column, column + H_out), zero where
-  //   a sample has ended. trace (nullable) receives what backward needs.
-  void forward_direction(const DirectionParams& p, const Tensor& x, bool reverse, float* h,
-                         float* c, Tensor& y, int64_t column, DirectionTrace* trace) const {
-    const int64_t T = steps, B = batch, I = x.dim(2), H = cfg.hidden_size, G = cfg.gate_count(),
-                  GH = G * H, H_out = cfg.output_size(), Y_width = y.dim(2);
-    const bool is_lstm = cfg.cell == CellType::lstm, is_gru = cfg.cell == CellType::gru;
-    const bool projected = cfg.proj_size > 0;
-    const float* w_hh = value(p.w_hh);
-
-    // Gx (T·B, G·H) = X W_ihᵀ + b_ih, plus b_hh where it adds straight to the gates (not GRU,
-    // whose b_hn sits inside r ⊙ (W_hn h + b_hn)). Per step it becomes the activated gates.
-    Tensor gates({T, B, GH});
-    sgemm(Trans::no, Trans::yes, T * B, GH, I, x.data(), I, value(p.w_ih), I, 0.0f,
-          gates.data(), GH);
-    if (cfg.bias) {
-      add_bias_rows(gates.data(), T * B, GH, value(p.b_ih));
-      if (!is_gru) add_bias_rows(gates.data(), T * B, GH, value(p.b_hh));
-    }
-
-    // Per-step buffers, allocated once.
-    Tensor h_next({B, H_out});        // the state after the step
-    Tensor c_next({B, is_lstm ? H : 0});
-    Tensor tanh_c({B, is_lstm ? H : 0});
-    Tensor cell_out({B, projected ? H : 0});  // o ⊙ tanh(c) before the projection
-    Tensor recurrent({B, is_gru ? GH : 0});   // GRU: W_hh h + b_hh
-
-    for (int64_t s = 0; s < T; ++s) {
-      const int64_t t = reverse ? T - 1 - s : s;
-      float* g = gates.data() + t * B * GH;  // (B, G·H) this step's gates
-      if (trace) {
-        copy_floats(trace->h_prev.data() + t * B * H_out, h, B * H_out);
-        if (is_lstm) copy_floats(trace->c_prev.data() + t * B * H, c, B * H);
-      }
-
-      if (is_lstm) {
-        // [i f g o] = σ/tanh(Gx_t + h_{t−1} W_hhᵀ)
-        // c_t = f ⊙ c_{t−1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)  (then h_t = W_hr h_t with projection)
-        sgemm(Trans::no, Trans::yes, B, GH, H_out, h, H_out, w_hh, H_out, 1.0f, g, GH);
-        for (int64_t b = 0; b < B; ++b) {
-          float* gi = g + b * GH;
-          float *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
-          kernels::sigmoid(gi, gi, 2 * H);
-          kernels::tanh(gg, gg, H);
-          kernels::sigmoid(go, go, H);
-          const float* c_prev = c + b * H;
-          float* c_t = c_next.data() + b * H;
-          for (int64_t j = 0; j < H; ++j) c_t[j] = gf[j] * c_prev[j] + gi[j] * gg[j];
-          float* th = tanh_c.data() + b * H;
-          kernels::tanh(th, c_t, H);
-          float* out = projected ? cell_out.data() + b * H : h_next.data() + b * H_out;
-          for (int64_t j = 0; j < H; ++j) out[j] = go[j] * th[j];
-        }
-        if (projected) {
-          // h_t (B, P) = (o ⊙ tanh(c_t)) W_hrᵀ
-          sgemm(Trans::no, Trans::yes, B, H_out, H, cell_out.data(), H, value(p.w_hr), H, 0.0f,
-                h_next.data(), H_out);
-          if (trace) copy_floats(trace->cell_out.data() + t * B * H, cell_out.data(), B * H);
-        }
-      } else if (is_gru) {
-        // r = σ(Gx_r + W_hr h + b_hr);  z = σ(Gx_z + W_hz h + b_hz)
-        // n = tanh(Gx_n + r ⊙ (W_hn h + b_hn));  h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
-        float* rec = recurrent.data();
-        if (cfg.bias) {
-          for (int64_t b = 0; b < B; ++b) copy_floats(rec + b * GH, value(p.b_hh), GH);
-        }
-        sgemm(Trans::no, Trans::yes, B, GH, H_out, h, H_out, w_hh, H_out, cfg.bias ? 1.0f : 0.0f,
-              rec, GH);
-        for (int64_t b = 0; b < B; ++b) {
-          float* gr = g + b * GH;
-          float *gz = gr + H, *gn = gr + 2 * H;
-          const float* rec_b = rec + b * GH;
-          const float* rec_n = rec_b + 2 * H;
-          for (int64_t j = 0; j < 2 * H; ++j) gr[j] += rec_b[j];
-          kernels::sigmoid(gr, gr, 2 * H);
-          for (int64_t j = 0; j < H; ++j) gn[j] += gr[j] * rec_n[j];
-          kernels::tanh(gn, gn, H);
-          const float* h_prev = h + b * H_out;
-          float* h_t = h_next.data() + b * H_out;
-          for (int64_t j = 0; j < H; ++j) h_t[j] = (1.0f - gz[j]) * gn[j] + gz[j] * h_prev[j];
-          if (trace) copy_floats(trace->hn.data() + (t * B + b) * H, rec_n, H);
-        }
-      } else {
-        // h_t = tanh or relu(Gx_t + h_{t−1} W_hhᵀ)
-        sgemm(Trans::no, Trans::yes, B, GH, H_out, h, H_out, w_hh, H_out, 1.0f, g, GH);
-        if (cfg.cell == CellType::rnn_tanh)
-          kernels::tanh(g, g, B * H);
-        else
-          for (int64_t j = 0; j < B * H; ++j) g[j] = std::max(g[j], 0.0f);
-        copy_floats(h_next.data(), g, B * H);
-      }
-
-      // A sample past its length keeps its state and outputs zeros.
-      for (int64_t b = 0; b < B; ++b) {
-        float* y_row = y.data() + (t * B + b) * Y_width + column;
-        if (valid(b, t)) {
-          copy_floats(h + b * H_out, h_next.data() + b * H_out, H_out);
-          if (is_lstm) copy_floats(c + b * H, c_next.data() + b * H, H);
-          copy_floats(y_row, h + b * H_out, H_out);
-        } else {
-          std::fill(y_row, y_row + H_out, 0.0f);
-        }
-      }
-      if (trace && is_lstm) copy_floats(trace->c_new.data() + t * B * H, c_next.data(), B * H);
-    }
-    if (trace) trace->gates = std::move(gates);
+  // Parallel work is cut into chunks that depend on the layer's size only (never on the number
+  // of threads, so neither do the results): the hidden units in chunk_count() ranges of a
+  // multiple of 16 units; the H_out outputs, the inputs and the G·H gate columns likewise.
+  int64_t chunk_count() const { return threads::recurrent_chunks(cfg.hidden_size); }
+  static constexpr int64_t granule = 16;
+  Team::Range chunk_of(int64_t count, int64_t chunk) const {
+    return threads::split(count, chunk_count(), chunk, granule);
   }
 
-  // Backward of forward_direction. dy (T, B, D·H_out) holds the gradient of the layer output in
-  // columns [column, column + H_out); dh (B, H_out) and dc (B, H) hold the gradient of the final
-  // state and receive that of the initial state; dx (T, B, I) += the input gradient.
-  void backward_direction(const DirectionParams& p, const DirectionTrace& trace, const Tensor& x,
-                          bool reverse, const Tensor& dy, int64_t column, float* dh, float* dc,
-                          Tensor& dx) {
-    const int64_t T = steps, B = batch, I = x.dim(2), H = cfg.hidden_size, G = cfg.gate_count(),
-                  GH = G * H, H_out = cfg.output_size(), P = cfg.proj_size,
-                  Y_width = dy.dim(2);
+  // One direction of one layer over the whole sequence.
+  //   x (T, B, I) input; h (B, H_out) and c (B, H) hold the initial state and receive the
+  //   final one; y (T, B, Y_width) receives h_t in columns [column, column + H_out), zero where
+  //   a sample has ended. trace (nullable) receives what backward needs.
+  // Phase 0 computes Gx and packs W_hh; then each step is a phase (two with a projection) whose
+  // chunks each compute all G gates and the states of one range of hidden units, after the
+  // phase before has completed h_{t−1}.
+  void forward_direction(const DirectionParams& p, const float* x, int64_t I, bool reverse,
+                         float* h, float* c, float* y, int64_t Y_width, int64_t column,
+                         DirectionTrace* trace) {
+    const int64_t T = steps, B = batch, H = cfg.hidden_size, G = cfg.gate_count(), GH = G * H,
+                  H_out = cfg.output_size(), C = chunk_count();
     const bool is_lstm = cfg.cell == CellType::lstm, is_gru = cfg.cell == CellType::gru;
-    const bool projected = P > 0;
-    const float* w_hh = value(p.w_hh);
+    const bool projected = cfg.proj_size > 0;
 
-    Tensor d_gates({T, B, GH});              // ∂L/∂ pre-activation, input side (x W_ihᵀ + b_ih)
-    Tensor d_recurrent({is_gru ? T : 0, B, GH});  // GRU: ∂L/∂(W_hh h + b_hh), differs in n
-    Tensor d_h_total({B, H_out});                // ∂L/∂h_t: from later steps and the output
-    Tensor d_h_prev({B, H_out});
-    Tensor d_cell_out({B, projected ? H : 0});   // ∂L/∂(o ⊙ tanh c) before the projection
-    Tensor tanh_c({B, is_lstm ? H : 0});         // tanh(c_t), recomputed
-    Tensor d_h_proj({projected ? T : 0, B, P});  // ∂L/∂h_t per step, for dW_hr
+    float* gates = (trace ? trace->gates : work.gates).get(T * B * GH);
+    if (trace) {
+      trace->h_prev.get(T * B * H_out);
+      if (is_lstm) {
+        trace->c_prev.get(T * B * H);
+        trace->c_new.get(T * B * H);
+        if (projected) trace->cell_out.get(T * B * H);
+      }
+      if (is_gru) trace->hn.get(T * B * H);
+    }
+    float* h_states = work.h_states.get(2 * B * H_out);  // h_{t−1} and h_t, alternating
+    float* h_new = work.h_new.get(B * H_out);
+    float* cell_out = work.cell_out.get(B * H);
+    copy_floats(h_states, h, B * H_out);
+    member_work.resize(static_cast<std::size_t>(num_threads()));
 
-    for (int64_t s = 0; s < T; ++s) {
-      const int64_t t = reverse ? s : T - 1 - s;  // the forward order, reversed
-      const float* g = trace.gates.data() + t * B * GH;
-      float* dg = d_gates.data() + t * B * GH;
+    // W_hhᵀ of each chunk's units, packed once for the per-step product: chunk k's gate q is
+    // panels [q·w_pad, (q + 1)·w_pad) of its R = G·w_pad columns (w_pad: the chunk's width
+    // rounded up to the panel width, zero-padded), so that one product gives rec (B, R).
+    const kernels::Isa isa = kernels::active_isa();
+    const int64_t w_pad = round_up(chunk_of(H, 0).size(), kernels::packed_b_panel_width(isa));
+    const int64_t R = G * w_pad;
+    float* packed = work.w_hh.get(C * R * H_out);
 
-      for (int64_t b = 0; b < B; ++b) {
-        const float* dy_row = dy.data() + (t * B + b) * Y_width + column;
-        float* dht = d_h_total.data() + b * H_out;
-        const float* dh_b = dh + b * H_out;
-        if (valid(b, t))
-          for (int64_t j = 0; j < H_out; ++j) dht[j] = dh_b[j] + dy_row[j];
-        else
-          std::fill(dht, dht + H_out, 0.0f);
+    const int64_t parts = projected ? 2 : 1;  // phases per step
+    threads::run_phases(num_threads(), 1 + T * parts, C,
+                        [&](const Team& team, int64_t phase, int64_t chunk) {
+      const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
+      const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
+      const kernels::PackedB w_hh_t{packed + chunk * R * H_out, H_out, R, isa};
+
+      if (phase == 0) {
+        // Gx (T·B, G·H) = X W_ihᵀ + b_ih, plus b_hh where it adds straight to the gates (not
+        // GRU, whose b_hn sits inside r ⊙ (W_hn h + b_hn)). Per step it becomes the activated
+        // gates.
+        for (int64_t q = 0; q < G; ++q) {
+          float* gx = gates + q * H + u0;
+          sgemm(Trans::no, Trans::yes, T * B, n, I, x, I, value(p.w_ih) + (q * H + u0) * I, I,
+                0.0f, gx, GH);
+          if (cfg.bias) {
+            add_bias_rows(gx, T * B, n, GH, value(p.b_ih) + q * H + u0);
+            if (!is_gru) add_bias_rows(gx, T * B, n, GH, value(p.b_hh) + q * H + u0);
+          }
+          kernels::pack_b(Trans::yes, H_out, n, value(p.w_hh) + (q * H + u0) * H_out, H_out,
+                          packed + chunk * R * H_out + q * w_pad * H_out, isa);
+        }
+        return;
+      }
+      const int64_t s = (phase - 1) / parts;
+      const int64_t t = reverse ? T - 1 - s : s;
+      const float* h_prev = h_states + (s % 2) * B * H_out;  // (B, H_out) h_{t−1}
+      float* h_t = h_states + ((s + 1) % 2) * B * H_out;      // (B, H_out) h_t
+
+      // h_t of the outputs [o0, o0 + n_out) from h_new; a sample past its length keeps its
+      // state and outputs zeros.
+      const auto update_h = [&] {
+        for (int64_t b = 0; b < B; ++b) {
+          float* y_row = y + (t * B + b) * Y_width + column + o0;
+          float* h_b = h_t + b * H_out + o0;
+          const float* h_prev_b = h_prev + b * H_out + o0;
+          if (trace) copy_floats(trace->h_prev.data() + (t * B + b) * H_out + o0, h_prev_b, n_out);
+          if (valid(b, t)) {
+            copy_floats(h_b, h_new + b * H_out + o0, n_out);
+            copy_floats(y_row, h_b, n_out);
+          } else {
+            copy_floats(h_b, h_prev_b, n_out);
+            std::fill(y_row, y_row + n_out, 0.0f);
+          }
+        }
+      };
+      if ((phase - 1) % parts == 1) {
+        // h_t (B, P) = (o ⊙ tanh(c_t)) W_hrᵀ, from every unit's o ⊙ tanh(c_t)
+        sgemm(Trans::no, Trans::yes, B, n_out, H, cell_out, H, value(p.w_hr) + o0 * H, H, 0.0f,
+              h_new + o0, H_out);
+        update_h();
+        return;
       }
 
-      if (is_lstm) {
-        if (projected) {
-          // h_t = W_hr m_t:  ∂L/∂m_t (B, H) = ∂L/∂h_t W_hr
-          sgemm(Trans::no, Trans::no, B, H, P, d_h_total.data(), P, value(p.w_hr), H, 0.0f,
-                d_cell_out.data(), H);
-          copy_floats(d_h_proj.data() + t * B * P, d_h_total.data(), B * P);
-        }
-        // m = o ⊙ tanh(c_t):   do = dm ⊙ tanh(c_t);  dc_t += dm ⊙ o ⊙ (1 − tanh²(c_t))
-        // c_t = f ⊙ c_{t−1} + i ⊙ g:  di = dc_t ⊙ g;  df = dc_t ⊙ c_{t−1};  dg = dc_t ⊙ i;
-        //                             dc_{t−1} = dc_t ⊙ f
-        // through σ: dpre = d ⊙ s(1 − s);  through tanh: dpre = d ⊙ (1 − g²)
-        for (int64_t b = 0; b < B; ++b) {
-          float* dg_b = dg + b * GH;
-          float* dc_b = dc + b * H;
-          if (!valid(b, t)) {
-            std::fill(dg_b, dg_b + GH, 0.0f);
-            continue;
+      MemberWork& mine = member_work[team.index()];
+      float* rec = mine.recurrent.get(B * R);
+      float* c_t = mine.cell.get(B * n);
+      // rec (B, G·w_pad) = h_{t−1} W_hhᵀ, this chunk's units
+      kernels::sgemm_packed(Trans::no, B, h_prev, H_out, w_hh_t, 0.0f, rec, R);
+      float* g = gates + t * B * GH;  // (B, G·H) this step's gates
+      for (int64_t b = 0; b < B; ++b) {
+        float* gb = g + b * GH + u0;  // gate q of this chunk's units at gb + q·H
+        float* rb = rec + b * R;      // gate q at rb + q·w_pad
+        if (is_lstm) {
+          // [i f g o] = σ/tanh(Gx_t + h_{t−1} W_hhᵀ)
+          // c_t = f ⊙ c_{t−1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)  (then h_t = W_hr h_t with projection)
+          float *gi = gb, *gf = gb + H, *gg = gb + 2 * H, *go = gb + 3 * H;
+          for (int64_t j = 0; j < n; ++j) {
+            gi[j] += rb[j];
+            gf[j] += rb[w_pad + j];
+            gg[j] += rb[2 * w_pad + j];
+            go[j] += rb[3 * w_pad + j];
           }
-          const float* gi = g + b * GH;
-          const float *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
-          const float* dm = projected ? d_cell_out.data() + b * H : d_h_total.data() + b * H_out;
-          const float* c_prev = trace.c_prev.data() + (t * B + b) * H;
-          const float* c_t = trace.c_new.data() + (t * B + b) * H;
-          float* th_b = tanh_c.data() + b * H;
-          kernels::tanh(th_b, c_t, H);
-          for (int64_t j = 0; j < H; ++j) {
+          kernels::sigmoid(gi, gi, n);
+          kernels::sigmoid(gf, gf, n);
+          kernels::tanh(gg, gg, n);
+          kernels::sigmoid(go, go, n);
+          float* c_b = c + b * H + u0;
+          float* c_t_b = c_t + b * n;
+          for (int64_t j = 0; j < n; ++j) c_t_b[j] = gf[j] * c_b[j] + gi[j] * gg[j];
+          float* out = projected ? cell_out + b * H + u0 : h_new + b * H_out + u0;
+          kernels::tanh(out, c_t_b, n);
+          for (int64_t j = 0; j < n; ++j) out[j] *= go[j];
+          if (trace) {
+            copy_floats(trace->c_prev.data() + (t * B + b) * H + u0, c_b, n);
+            copy_floats(trace->c_new.data() + (t * B + b) * H + u0, c_t_b, n);
+            if (projected) copy_floats(trace->cell_out.data() + (t * B + b) * H + u0, out, n);
+          }
+          if (valid(b, t)) copy_floats(c_b, c_t_b, n);
+        } else if (is_gru) {
+          // r = σ(Gx_r + W_hr h + b_hr);  z = σ(Gx_z + W_hz h + b_hz)
+          // n = tanh(Gx_n + r ⊙ (W_hn h + b_hn));  h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+          float *gr = gb, *gz = gb + H, *gn = gb + 2 * H;
+          if (cfg.bias)
+            for (int64_t q = 0; q < G; ++q) {
+              const float* bias = value(p.b_hh) + q * H + u0;
+              for (int64_t j = 0; j < n; ++j) rb[q * w_pad + j] = bias[j] + rb[q * w_pad + j];
+            }
+          const float* hn = rb + 2 * w_pad;  // W_hn h + b_hn
+          for (int64_t j = 0; j < n; ++j) {
+            gr[j] += rb[j];
+            gz[j] += rb[w_pad + j];
+          }
+          kernels::sigmoid(gr, gr, n);
+          kernels::sigmoid(gz, gz, n);
+          for (int64_t j = 0; j < n; ++j) gn[j] += gr[j] * hn[j];
+          kernels::tanh(gn, gn, n);
+          const float* h_prev_b = h_prev + b * H_out + u0;
+          float* out = h_new + b * H_out + u0;
+          for (int64_t j = 0; j < n; ++j) out[j] = (1.0f - gz[j]) * gn[j] + gz[j] * h_prev_b[j];
+          if (trace) copy_floats(trace->hn.data() + (t * B + b) * H + u0, hn, n);
+        } else {
+          // h_t = tanh or relu(Gx_t + h_{t−1} W_hhᵀ)
+          for (int64_t j = 0; j < n; ++j) gb[j] += rb[j];
+          if (cfg.cell == CellType::rnn_tanh)
+            kernels::tanh(gb, gb, n);
+          else
+            for (int64_t j = 0; j < n; ++j) gb[j] = std::max(gb[j], 0.0f);
+          copy_floats(h_new + b * H_out + u0, gb, n);
+        }
+      }
+      if (!projected) update_h();
+    });
+    copy_floats(h, h_states + (T % 2) * B * H_out, B * H_out);
+  }
+
+  // Backward of forward_direction. x (T, B, I) is the direction's input; dy (T, B, Y_width)
+  // holds the gradient of the layer output in columns [column, column + H_out); dh (B, H_out)
+  // and dc (B, H) hold the gradient of the final state and receive that of the initial state;
+  // dx (T, B, I) = dx_beta·dx + the input gradient.
+  // Phase 0 packs W_hh; each step is two phases (three with a projection): the pointwise
+  // gradients of a range of units, then dh_{t−1} for a range of outputs; a last phase runs the
+  // GEMMs over all steps, each chunk computing a range of output columns (the sums along T·B
+  // are never split).
+  void backward_direction(const DirectionParams& p, const DirectionTrace& trace, const float* x,
+                          int64_t I, bool reverse, const float* dy, int64_t Y_width,
+                          int64_t column, float* dh, float* dc, float* dx, float dx_beta) {
+    const int64_t T = steps, B = batch, H = cfg.hidden_size, G = cfg.gate_count(), GH = G * H,
+                  H_out = cfg.output_size(), P = cfg.proj_size, C = chunk_count();
+    const bool is_lstm = cfg.cell == CellType::lstm, is_gru = cfg.cell == CellType::gru;
+    const bool projected = P > 0;
+
+    float* d_gates = work.d_gates.get(T * B * GH);
+    float* d_recurrent = is_gru ? work.d_recurrent.get(T * B * GH) : nullptr;
+    float* d_h_proj = projected ? work.d_h_proj.get(T * B * P) : nullptr;
+    float* d_h_total = work.d_h_total.get(B * H_out);    // ∂L/∂h_t
+    float* d_h_prev = work.d_h_prev.get(B * H_out);      // dh_{t−1} through W_hh
+    float* d_cell_out = work.d_cell_out.get(B * H);      // ∂L/∂(o ⊙ tanh c_t)
+    member_work.resize(static_cast<std::size_t>(num_threads()));
+
+    // W_hh's columns of each chunk's outputs (GH × width), packed once for dh_{t−1} = dA W_hh.
+    const kernels::Isa isa = kernels::active_isa();
+    const int64_t packed_size = kernels::packed_b_size(GH, chunk_of(H_out, 0).size(), isa);
+    float* packed = work.w_hh.get(C * packed_size);
+
+    // Phases per step: [∂L/∂h_t (outputs),] pointwise (units), dh_{t−1} (outputs).
+    const int64_t parts = projected ? 3 : 2;
+    threads::run_phases(num_threads(), 2 + T * parts, C,
+                        [&](const Team& team, int64_t phase, int64_t chunk) {
+      const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
+      const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
+      float* packed_chunk = packed + chunk * packed_size;
+      if (phase == 0) {
+        kernels::pack_b(Trans::no, GH, n_out, value(p.w_hh) + o0, H_out, packed_chunk, isa);
+        return;
+      }
+      if (phase == 1 + T * parts) {
+        accumulate(p, trace, x, I, chunk, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx,
+                   dx_beta);
+        return;
+      }
+      const int64_t s = (phase - 1) / parts, part = (phase - 1) % parts + (projected ? 0 : 1);
+      const int64_t t = reverse ? s : T - 1 - s;  // the forward order, reversed
+      const float* g = trace.gates.data() + t * B * GH;
+      float* dg = d_gates + t * B * GH;
+
+      if (part == 2) {
+        // dh_{t−1} = dA_rec W_hh (+ dh ⊙ z for GRU), this chunk's outputs; a finished sample
+        // passes dh through.
+        const float* d_rec_t = (is_gru ? d_recurrent : d_gates) + t * B * GH;
+        kernels::sgemm_packed(Trans::no, B, d_rec_t, GH,
+                              kernels::PackedB{packed_chunk, GH, n_out, isa}, 0.0f,
+                              d_h_prev + o0, H_out);
+        for (int64_t b = 0; b < B; ++b) {
+          if (!valid(b, t)) continue;  // dh_b already holds the pass-through gradient
+          float* dh_b = dh + b * H_out + o0;
+          const float* dhp = d_h_prev + b * H_out + o0;
+          if (is_gru) {
+            const float* gz = g + b * GH + H + o0;
+            const float* dht = d_h_total + b * H_out + o0;
+            for (int64_t j = 0; j < n_out; ++j) dh_b[j] = dhp[j] + dht[j] * gz[j];
+          } else {
+            copy_floats(dh_b, dhp, n_out);
+          }
+        }
+        return;
+      }
+
+      // ∂L/∂h_t = dh (from later steps) + dy_t, this chunk's outputs
+      for (int64_t b = 0; b < B; ++b) {
+        const float* dy_row = dy + (t * B + b) * Y_width + column + o0;
+        float* dht = d_h_total + b * H_out + o0;
+        const float* dh_b = dh + b * H_out + o0;
+        if (valid(b, t))
+          for (int64_t j = 0; j < n_out; ++j) dht[j] = dh_b[j] + dy_row[j];
+        else
+          std::fill(dht, dht + n_out, 0.0f);
+        if (projected) copy_floats(d_h_proj + (t * B + b) * P + o0, dht, n_out);
+      }
+      if (projected && part == 0) return;
+      if (projected) {
+        // h_t = W_hr m_t:  ∂L/∂m_t (B, H) = ∂L/∂h_t W_hr, this chunk's units
+        sgemm(Trans::no, Trans::no, B, n, P, d_h_total, P, value(p.w_hr) + u0, H, 0.0f,
+              d_cell_out + u0, H);
+      }
+
+      float* tanh_c = member_work[team.index()].cell.get(B * n);  // tanh(c_t), recomputed
+      for (int64_t b = 0; b < B; ++b) {
+        float* dg_b = dg + b * GH + u0;  // gate q of this chunk's units at dg_b + q·H
+        float* drec_b = is_gru ? d_recurrent + (t * B + b) * GH + u0 : nullptr;
+        if (!valid(b, t)) {
+          for (int64_t q = 0; q < G; ++q) {
+            std::fill(dg_b + q * H, dg_b + q * H + n, 0.0f);
+            if (is_gru) std::fill(drec_b + q * H, drec_b + q * H + n, 0.0f);
+          }
+          continue;
+        }
+        const float* gb = g + b * GH + u0;
+        if (is_lstm) {
+          // m = o ⊙ tanh(c_t):   do = dm ⊙ tanh(c_t);  dc_t += dm ⊙ o ⊙ (1 − tanh²(c_t))
+          // c_t = f ⊙ c_{t−1} + i ⊙ g:  di = dc_t ⊙ g;  df = dc_t ⊙ c_{t−1};  dg = dc_t ⊙ i;
+          //                             dc_{t−1} = dc_t ⊙ f
+          // through σ: dpre = d ⊙ s(1 − s);  through tanh: dpre = d ⊙ (1 − g²)
+          const float *gi = gb, *gf = gb + H, *gg = gb + 2 * H, *go = gb + 3 * H;
+          const float* dm = (projected ? d_cell_out + b * H : d_h_total + b * H_out) + u0;
+          const float* c_prev = trace.c_prev.data() + (t * B + b) * H + u0;
+          const float* c_new = trace.c_new.data() + (t * B + b) * H + u0;
+          float* dc_b = dc + b * H + u0;
+          float* th_b = tanh_c + b * n;
+          kernels::tanh(th_b, c_new, n);
+          for (int64_t j = 0; j < n; ++j) {
             const float th = th_b[j];
             const float d_o = dm[j] * th;
             const float d_c = dc_b[j] + dm[j] * go[j] * (1.0f - th * th);
@@ -319,26 +488,15 @@ struct Recurrent::Impl {
             dg_b[2 * H + j] = d_g * (1.0f - gg[j] * gg[j]);
             dg_b[3 * H + j] = d_o * go[j] * (1.0f - go[j]);
           }
-        }
-      } else if (is_gru) {
-        // h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}:  dn = dh ⊙ (1 − z);  dz = dh ⊙ (h_{t−1} − n);
-        //   direct dh_{t−1} = dh ⊙ z
-        // n = tanh(a_n + r ⊙ hn):  da_n = dn ⊙ (1 − n²);  dhn = da_n ⊙ r;  dr = da_n ⊙ hn
-        float* drec = d_recurrent.data() + t * B * GH;
-        for (int64_t b = 0; b < B; ++b) {
-          float* dg_b = dg + b * GH;
-          float* drec_b = drec + b * GH;
-          if (!valid(b, t)) {
-            std::fill(dg_b, dg_b + GH, 0.0f);
-            std::fill(drec_b, drec_b + GH, 0.0f);
-            continue;
-          }
-          const float* gr = g + b * GH;
-          const float *gz = gr + H, *gn = gr + 2 * H;
-          const float* hn = trace.hn.data() + (t * B + b) * H;
-          const float* h_prev = trace.h_prev.data() + (t * B + b) * H_out;
-          const float* dht = d_h_total.data() + b * H_out;
-          for (int64_t j = 0; j < H; ++j) {
+        } else if (is_gru) {
+          // h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}:  dn = dh ⊙ (1 − z);  dz = dh ⊙ (h_{t−1} − n);
+          //   direct dh_{t−1} = dh ⊙ z
+          // n = tanh(a_n + r ⊙ hn):  da_n = dn ⊙ (1 − n²);  dhn = da_n ⊙ r;  dr = da_n ⊙ hn
+          const float *gr = gb, *gz = gb + H, *gn = gb + 2 * H;
+          const float* hn = trace.hn.data() + (t * B + b) * H + u0;
+          const float* h_prev = trace.h_prev.data() + (t * B + b) * H_out + u0;
+          const float* dht = d_h_total + b * H_out + u0;
+          for (int64_t j = 0; j < n; ++j) {
             const float d_n = dht[j] * (1.0f - gz[j]);
             const float d_z = dht[j] * (h_prev[j] - gn[j]);
             const float d_an = d_n * (1.0f - gn[j] * gn[j]);
@@ -348,59 +506,41 @@ struct Recurrent::Impl {
             dg_b[2 * H + j] = d_an;
             drec_b[2 * H + j] = d_an * gr[j];
           }
-        }
-      } else {
-        // h_t = φ(a):  da = dh ⊙ φ'(a), with tanh' = 1 − h², relu' = [h > 0]
-        const bool is_tanh = cfg.cell == CellType::rnn_tanh;
-        for (int64_t b = 0; b < B; ++b) {
-          float* dg_b = dg + b * GH;
-          const float* h_t = g + b * GH;
-          const float* dht = d_h_total.data() + b * H_out;
-          const bool ok = valid(b, t);
-          for (int64_t j = 0; j < H; ++j)
-            dg_b[j] = !ok         ? 0.0f
-                      : is_tanh   ? dht[j] * (1.0f - h_t[j] * h_t[j])
-                      : h_t[j] > 0 ? dht[j]
-                                   : 0.0f;
-        }
-      }
-
-      // dh_{t−1} = dA_rec W_hh (+ dh ⊙ z for GRU); a finished sample passes dh through.
-      const float* d_rec_t = is_gru ? d_recurrent.data() + t * B * GH : dg;
-      sgemm(Trans::no, Trans::no, B, H_out, GH, d_rec_t, GH, w_hh, H_out, 0.0f, d_h_prev.data(),
-            H_out);
-      for (int64_t b = 0; b < B; ++b) {
-        float* dh_b = dh + b * H_out;
-        const float* dhp = d_h_prev.data() + b * H_out;
-        if (!valid(b, t)) continue;  // dh_b already holds the pass-through gradient
-        if (is_gru) {
-          const float* gz = g + b * GH + H;
-          const float* dht = d_h_total.data() + b * H_out;
-          for (int64_t j = 0; j < H_out; ++j) dh_b[j] = dhp[j] + dht[j] * gz[j];
         } else {
-          copy_floats(dh_b, dhp, H_out);
+          // h_t = φ(a):  da = dh ⊙ φ'(a), with tanh' = 1 − h², relu' = [h > 0]
+          const bool is_tanh = cfg.cell == CellType::rnn_tanh;
+          const float* dht = d_h_total + b * H_out + u0;
+          for (int64_t j = 0; j < n; ++j)
+            dg_b[j] = is_tanh ? dht[j] * (1.0f - gb[j] * gb[j]) : gb[j] > 0 ? dht[j] : 0.0f;
         }
       }
-    }
+    });
+  }
 
-    // After the loop, over all T·B rows at once:
-    //   dW_hh += dA_recᵀ H_prev;  db_hh += Σ dA_rec;  dW_ih += dA_inᵀ X;  db_ih += Σ dA_in;
-    //   dX += dA_in W_ih;  dW_hr += dH_tᵀ M
-    const int64_t rows = T * B;
-    const float* d_rec_all = is_gru ? d_recurrent.data() : d_gates.data();
-    sgemm(Trans::yes, Trans::no, GH, H_out, rows, d_rec_all, GH, trace.h_prev.data(), H_out,
-          1.0f, grad(p.w_hh), H_out);
-    sgemm(Trans::yes, Trans::no, GH, I, rows, d_gates.data(), GH, x.data(), I, 1.0f,
-          grad(p.w_ih), I);
+  // After the backward time loop, over all T·B rows at once, one chunk of the output columns:
+  //   dW_hh += dA_recᵀ H_prev;  db_hh += Σ dA_rec;  dW_ih += dA_inᵀ X;  db_ih += Σ dA_in;
+  //   dX = dx_beta·dX + dA_in W_ih;  dW_hr += dH_tᵀ M
+  void accumulate(const DirectionParams& p, const DirectionTrace& trace, const float* x,
+                  int64_t I, int64_t chunk, const float* d_gates, const float* d_rec,
+                  const float* d_h_proj, float* dx, float dx_beta) {
+    const int64_t rows = steps * batch, H = cfg.hidden_size, GH = cfg.gate_count() * H,
+                  H_out = cfg.output_size(), P = cfg.proj_size;
+    const Team::Range outs = chunk_of(H_out, chunk), inputs = chunk_of(I, chunk),
+                      gate_columns = chunk_of(GH, chunk), units = chunk_of(H, chunk);
+    sgemm(Trans::yes, Trans::no, GH, outs.size(), rows, d_rec, GH,
+          trace.h_prev.data() + outs.begin, H_out, 1.0f, grad(p.w_hh) + outs.begin, H_out);
+    sgemm(Trans::yes, Trans::no, GH, inputs.size(), rows, d_gates, GH, x + inputs.begin, I, 1.0f,
+          grad(p.w_ih) + inputs.begin, I);
+    sgemm(Trans::no, Trans::no, rows, inputs.size(), GH, d_gates, GH, value(p.w_ih) + inputs.begin,
+          I, dx_beta, dx + inputs.begin, I);
     if (cfg.bias) {
-      accumulate_column_sums(grad(p.b_hh), d_rec_all, rows, GH);
-      accumulate_column_sums(grad(p.b_ih), d_gates.data(), rows, GH);
+      const int64_t j0 = gate_columns.begin;
+      accumulate_column_sums(grad(p.b_hh) + j0, d_rec + j0, rows, gate_columns.size(), GH);
+      accumulate_column_sums(grad(p.b_ih) + j0, d_gates + j0, rows, gate_columns.size(), GH);
     }
-    sgemm(Trans::no, Trans::no, rows, I, GH, d_gates.data(), GH, value(p.w_ih), I, 1.0f,
-          dx.data(), I);
-    if (projected)
-      sgemm(Trans::yes, Trans::no, P, H, rows, d_h_proj.data(), P, trace.cell_out.data(), H,
-            1.0f, grad(p.w_hr), H);
+    if (P > 0)
+      sgemm(Trans::yes, Trans::no, P, units.size(), rows, d_h_proj, P,
+            trace.cell_out.data() + units.begin, H, 1.0f, grad(p.w_hr) + units.begin, H);
   }
 };
 
@@ -570,54 +710,53 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
   m.steps = T;
   m.lengths = std::move(lengths);
   m.has_trace = false;
-  m.layer_traces.clear();
-  if (training) m.layer_traces.resize(static_cast<std::size_t>(L));
 
   RecurrentResult result;
   result.h_n = h0 ? *h0 : Tensor({L * D, B, H_out});
   result.c_n = is_lstm ? (c0 ? *c0 : Tensor({L * D, B, H})) : Tensor();
 
-  Tensor input = swap_batch_and_time(x);  // (T, B, I_l)
+  // The input of layer l (T, B, I_l): in training the trace of that layer keeps it, in
+  // inference two buffers alternate. Index L is the output of the last layer.
+  const auto layer_input = [&](int64_t layer, int64_t features) {
+    Buffer& buffer = training && layer < L ? m.layer_traces[layer].input : m.work.layer_io[layer % 2];
+    return buffer.get(T * B * features);
+  };
+  float* input = layer_input(0, cfg.input_size);
+  swap_batch_and_time(x.data(), B, T, cfg.input_size, input);
+  int64_t I = cfg.input_size;
   for (int64_t layer = 0; layer < L; ++layer) {
-    Tensor y({T, B, D * H_out});
+    float* y = layer_input(layer + 1, D * H_out);
     for (int64_t d = 0; d < D; ++d) {
       const int64_t state = layer * D + d;
-      DirectionTrace* trace = nullptr;
-      if (training) {
-        trace = &m.layer_traces[layer].direction[d];
-        trace->h_prev = Tensor({T, B, H_out});
-        if (is_lstm) {
-          trace->c_prev = Tensor({T, B, H});
-          trace->c_new = Tensor({T, B, H});
-          if (cfg.proj_size > 0) trace->cell_out = Tensor({T, B, H});
-        }
-        if (cfg.cell == CellType::gru) trace->hn = Tensor({T, B, H});
-      }
-      m.forward_direction(m.params[state], input, d == 1, result.h_n.data() + state * B * H_out,
-                          is_lstm ? result.c_n.data() + state * B * H : nullptr, y, d * H_out,
-                          trace);
+      m.forward_direction(m.params[state], input, I, d == 1, result.h_n.data() + state * B * H_out,
+                          is_lstm ? result.c_n.data() + state * B * H : nullptr, y, D * H_out,
+                          d * H_out, training ? &m.layer_traces[layer].direction[d] : nullptr);
     }
     // Dropout on the output of every layer but the last: the mask is drawn in the batch-first
     // order (b, t, feature), keep = uniform ≥ p, kept values scaled by 1/(1 − p).
-    if (dropout_active && layer + 1 < L) {
-      const float scale = 1.0f / (1.0f - cfg.dropout);
-      Tensor mask({T, B, D * H_out});
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t t = 0; t < T; ++t)
-          for (int64_t f = 0; f < D * H_out; ++f) {
-            const int64_t at = (t * B + b) * D * H_out + f;
-            mask[at] = ctx.rng->uniform() >= cfg.dropout ? scale : 0.0f;
-            y[at] *= mask[at];
-          }
-      m.layer_traces[layer + 1].dropout_mask = std::move(mask);
+    if (training && layer + 1 < L) {
+      LayerTrace& next = m.layer_traces[layer + 1];
+      next.has_mask = dropout_active;
+      if (dropout_active) {
+        const float scale = 1.0f / (1.0f - cfg.dropout);
+        float* mask = next.dropout_mask.get(T * B * D * H_out);
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t f = 0; f < D * H_out; ++f) {
+              const int64_t at = (t * B + b) * D * H_out + f;
+              mask[at] = ctx.rng->uniform() >= cfg.dropout ? scale : 0.0f;
+              y[at] *= mask[at];
+            }
+      }
     }
-    if (training) m.layer_traces[layer].input = std::move(input);
-    input = std::move(y);
+    input = y;
+    I = D * H_out;
   }
   m.has_trace = training;
 
   if (cfg.return_sequences) {
-    result.output = swap_batch_and_time(input);
+    result.output = Tensor({B, T, D * H_out});
+    swap_batch_and_time(input, T, B, D * H_out, result.output.data());
   } else {
     // The last layer's final states, [forward, reverse]: (B, D·H_out).
     result.output = Tensor({B, D * H_out});
@@ -648,13 +787,14 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
     grads.d_c0.check_shape({L * D, B, H}, name + ": d_c_n");
   }
 
-  Tensor dy;  // (T, B, D·H_out) gradient of the current layer's output
+  // (T, B, D·H_out) the gradient of the current layer's output
+  float* dy = m.work.gradient_io[0].get(T * B * D * H_out);
   if (cfg.return_sequences) {
     d_output.check_shape({B, T, D * H_out}, name + ": d_output");
-    dy = swap_batch_and_time(d_output);
+    swap_batch_and_time(d_output.data(), B, T, D * H_out, dy);
   } else {
     d_output.check_shape({B, D * H_out}, name + ": d_output");
-    dy = Tensor({T, B, D * H_out});
+    std::fill(dy, dy + T * B * D * H_out, 0.0f);
     for (int64_t d = 0; d < D; ++d)
       for (int64_t b = 0; b < B; ++b) {
         float* dh = grads.d_h0.data() + (((L - 1) * D + d) * B + b) * H_out;
@@ -665,18 +805,23 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
 
   for (int64_t layer = L - 1; layer >= 0; --layer) {
     LayerTrace& lt = m.layer_traces[layer];
-    Tensor dx(lt.input.shape());  // (T, B, I_l)
+    const int64_t I = layer == 0 ? cfg.input_size : D * H_out;
+    float* dx = m.work.gradient_io[(L - layer) % 2].get(T * B * I);  // (T, B, I_l)
     for (int64_t d = 0; d < D; ++d) {
       const int64_t state = layer * D + d;
-      m.backward_direction(m.params[state], lt.direction[d], lt.input, d == 1, dy, d * H_out,
-                           grads.d_h0.data() + state * B * H_out,
-                           is_lstm ? grads.d_c0.data() + state * B * H : nullptr, dx);
+      m.backward_direction(m.params[state], lt.direction[d], lt.input.data(), I, d == 1, dy,
+                           D * H_out, d * H_out, grads.d_h0.data() + state * B * H_out,
+                           is_lstm ? grads.d_c0.data() + state * B * H : nullptr, dx,
+                           d == 0 ? 0.0f : 1.0f);
     }
-    if (!lt.dropout_mask.empty())
-      for (int64_t i = 0; i < dx.numel(); ++i) dx[i] *= lt.dropout_mask[i];
-    dy = std::move(dx);
+    if (layer > 0 && lt.has_mask) {
+      const float* mask = lt.dropout_mask.data();
+      for (int64_t i = 0; i < T * B * I; ++i) dx[i] *= mask[i];
+    }
+    dy = dx;
   }
-  grads.d_input = swap_batch_and_time(dy);
+  grads.d_input = Tensor({B, T, cfg.input_size});
+  swap_batch_and_time(dy, T, B, cfg.input_size, grads.d_input.data());
   return grads;
 }
 

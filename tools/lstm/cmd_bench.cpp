@@ -28,6 +28,8 @@
 
 #include "commands.h"
 #include "kernels/kernels.h"
+#include "lstm/threads.h"
+#include "threads.h"
 #include "lstm/lstm.h"
 
 namespace lstm::cli {
@@ -45,7 +47,7 @@ struct BenchOptions {
   std::string mode = "infer";
   std::string cell = "lstm";
   int64_t layers = 1;
-  int threads = 1;
+  int threads = 0;  // 0: the library's default
   double min_time = 1.0;
   int min_repeats = 3;
   uint64_t seed = 0;
@@ -66,9 +68,10 @@ struct BenchResult {
   bool peak_is_per_config = false;
 };
 
-// The library runs on the calling thread today; --threads is accepted and reported so that
-// scripts need not change when the parallel kernels arrive.
-int library_threads_used(int /*requested*/) { return 1; }
+// The threads a layer of `hidden` units runs on: no more than the chunks it cuts its work into.
+int library_threads_used(int64_t hidden) {
+  return static_cast<int>(std::min<int64_t>(num_threads(), threads::recurrent_chunks(hidden)));
+}
 
 double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 
@@ -258,8 +261,8 @@ nlohmann::ordered_json to_json(const BenchOptions& o, const BenchResult& r) {
   j["batch"] = r.config.batch;
   j["steps"] = r.config.steps;
   j["layers"] = o.layers;
-  j["threads"] = o.threads;
-  j["threads_used"] = library_threads_used(o.threads);
+  j["threads"] = num_threads();
+  j["threads_used"] = library_threads_used(r.config.hidden);
   j["isa"] = kernels::isa_name(kernels::active_isa());
   j["ms"] = rounded(r.ms, 6);
   j["ms_min"] = rounded(r.ms_min, 6);
@@ -294,7 +297,7 @@ void print_table_row(const BenchOptions& o, const BenchResult& r) {
             << std::setw(6) << r.mode << std::setw(6) << c.input << std::setw(6) << c.hidden
             << std::setw(5) << c.batch << std::setw(6) << c.steps << std::setw(3) << o.layers
             << std::setw(8)
-            << (std::to_string(o.threads) + "/" + std::to_string(library_threads_used(o.threads)))
+            << (std::to_string(num_threads()) + "/" + std::to_string(library_threads_used(c.hidden)))
             << std::setw(11) << fixed(r.ms, 3) << std::setw(10) << fixed(r.ms_min, 3)
             << std::setw(6) << r.repeats << std::setw(9) << fixed(r.gflop / (r.ms * 1e-3), 2)
             << std::setw(10) << fixed(r.peak_rss_mb, 1) << '\n'
@@ -302,6 +305,7 @@ void print_table_row(const BenchOptions& o, const BenchResult& r) {
 }
 
 void bench(const BenchOptions& o) {
+  if (o.threads > 0) set_num_threads(o.threads);
   std::vector<BenchConfig> configs;
   if (!o.suite.empty()) {
     configs = read_suite(o.suite);
@@ -374,9 +378,8 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"lstm", "gru"}));
   command
       ->add_option("--threads", o->threads,
-                   "Threads requested (default: 1). The library is single-threaded today: the "
-                   "flag is accepted and reported (threads / threads_used), and takes effect "
-                   "when the parallel kernels arrive with the speed work")
+                   "Threads the library may use (lstm::set_num_threads; default: the number of "
+                   "hardware threads); threads_used is how many a layer of this size runs on")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
   command

@@ -1,0 +1,177 @@
+#include "threads.h"
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "lstm/tensor.h"
+#include "lstm/threads.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace lstm {
+namespace threads {
+namespace {
+
+void cpu_relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+// Waits until word ≠ old: spins for up to `spin` (a waiting team member is usually released
+// within microseconds), then sleeps in the kernel until notified.
+void await_change(const std::atomic<uint32_t>& word, uint32_t old, std::chrono::microseconds spin) {
+  const auto deadline = std::chrono::steady_clock::now() + spin;
+  for (int i = 1; word.load(std::memory_order_acquire) == old; ++i) {
+    cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) {
+      while (word.load(std::memory_order_acquire) == old) word.wait(old, std::memory_order_acquire);
+      return;
+    }
+  }
+}
+
+// How long a thread spins before it sleeps: waiting for the next chunk of work inside a region,
+// and for the next region.
+constexpr std::chrono::microseconds step_spin{200}, job_spin{1000};
+
+// FTZ (bit 15) and DAZ (bit 6) of MXCSR on for the lifetime of the object, then restored.
+class FlushDenormals {
+ public:
+#if defined(__x86_64__)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned saved_;
+#endif
+};
+
+class Pool {
+ public:
+  ~Pool() {
+    {
+      std::lock_guard lock(busy_);
+      publish(0);
+    }
+    for (std::thread& w : workers_) w.join();
+  }
+
+  int threads() const { return threads_.load(std::memory_order_relaxed); }
+  void set_threads(int n) { threads_.store(n, std::memory_order_relaxed); }
+
+  void run(int threads, RegionFn fn, void* body) {
+    const int n = std::min(threads, this->threads());
+    std::unique_lock lock(busy_, std::try_to_lock);
+    if (n <= 1 || !lock.owns_lock()) {
+      run_alone(fn, body);
+      return;
+    }
+    while (static_cast<int>(workers_.size()) < n - 1) {
+      const int index = static_cast<int>(workers_.size()) + 1;
+      workers_.emplace_back([this, index] { work(index); });
+    }
+    FlushDenormals flush;
+    fn_ = fn;
+    body_ = body;
+    done_.store(0, std::memory_order_relaxed);
+    publish(n);
+    fn(body, Team(0, n));
+    // Wait for the n − 1 workers of this region.
+    for (uint32_t done = done_.load(std::memory_order_acquire); done != static_cast<uint32_t>(n - 1);
+         done = done_.load(std::memory_order_acquire))
+      await_change(done_, done, step_spin);
+  }
+
+  static void run_alone(RegionFn fn, void* body) {
+    FlushDenormals flush;
+    fn(body, Team(0, 1));
+  }
+
+ private:
+  // A new job word: the next generation, with the team size (0: stop) in its low bits.
+  void publish(int size) {
+    const uint32_t generation = (job_.load(std::memory_order_relaxed) >> size_bits) + 1;
+    job_.store(generation << size_bits | static_cast<uint32_t>(size), std::memory_order_release);
+    job_.notify_all();
+  }
+
+  void work(int index) {
+    FlushDenormals flush;
+    uint32_t seen = 0;
+    for (;;) {
+      await_change(job_, seen, job_spin);
+      seen = job_.load(std::memory_order_acquire);
+      const int size = static_cast<int>(seen & size_mask);
+      if (size == 0) return;
+      // A member of this region: fn_ and body_ stay as they are until it reports done.
+      if (index < size) {
+        fn_(body_, Team(index, size));
+        done_.fetch_add(1, std::memory_order_acq_rel);
+        done_.notify_all();
+      }
+    }
+  }
+
+  static constexpr int size_bits = 10;
+  static constexpr uint32_t size_mask = (1u << size_bits) - 1;
+
+ public:
+  static constexpr int max_threads = size_mask;
+
+ private:
+
+  std::atomic<int> threads_{std::max(1, static_cast<int>(std::thread::hardware_concurrency()))};
+  std::mutex busy_;  // held by the thread running a region
+  std::vector<std::thread> workers_;
+  // The region being run; written before job_ is published, read by its members after.
+  RegionFn fn_ = nullptr;
+  void* body_ = nullptr;
+  std::atomic<uint32_t> job_{0};  // generation << size_bits | team size (0: stop)
+  std::atomic<uint32_t> done_{0};  // members other than the caller done with the region
+};
+
+Pool& pool() {
+  static Pool instance;
+  return instance;
+}
+
+}  // namespace
+
+int64_t recurrent_chunks(int64_t units) { return std::min<int64_t>(8, (units + 31) / 32); }
+
+Team::Range split(int64_t count, int64_t parts, int64_t part, int64_t granule) {
+  const int64_t width = ((count + parts - 1) / parts + granule - 1) / granule * granule;
+  const int64_t begin = std::min(count, part * width);
+  return {begin, std::min(count, begin + width)};
+}
+
+namespace detail {
+
+void await_at_least(const std::atomic<uint32_t>& word, uint32_t target) {
+  for (uint32_t now; (now = word.load(std::memory_order_acquire)) < target;) await_change(word, now, step_spin);
+}
+
+void bump(std::atomic<uint32_t>& word) {
+  word.fetch_add(1, std::memory_order_acq_rel);
+  word.notify_all();
+}
+
+}  // namespace detail
+
+void run_region(int threads, RegionFn fn, void* body) { pool().run(threads, fn, body); }
+
+}  // namespace threads
+
+void set_num_threads(int n) {
+  if (n < 1) throw Error("set_num_threads: expected n >= 1, got " + std::to_string(n));
+  threads::pool().set_threads(std::min(n, threads::Pool::max_threads));
+}
+
+int num_threads() { return threads::pool().threads(); }
+
+}  // namespace lstm

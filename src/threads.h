@@ -1,0 +1,86 @@
+// The library's thread team: the calling thread and up to num_threads() − 1 persistent workers
+// run a parallel region together. Inside it, work is a sequence of phases (the time steps of a
+// recurrent layer), each cut into chunks that any member may take: a member that the OS
+// deschedules holds up at most the chunk it took, the others go on with the rest, so the team
+// does not stall at every step on a busy machine. No allocation, no thread creation and no
+// system call on the way in or out or between phases while the team is busy: waiting threads
+// spin briefly, then sleep.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <type_traits>
+
+namespace lstm::threads {
+
+class Team {
+ public:
+  struct Range {
+    int64_t begin, end;
+    int64_t size() const { return end - begin; }
+  };
+
+  int index() const { return index_; }
+  int size() const { return size_; }
+  Team(int index, int size) : index_(index), size_(size) {}
+
+ private:
+  int index_, size_;
+};
+
+// The chunks a recurrent layer with `units` hidden units cuts its parallel work into (never
+// more threads than that work on it): at most 8, at least 32 units each.
+int64_t recurrent_chunks(int64_t units);
+
+// Part `part` of [0, count) cut into `parts` ranges of equal length, a multiple of `granule`
+// (the last ones shorter or empty).
+Team::Range split(int64_t count, int64_t parts, int64_t part, int64_t granule);
+
+using RegionFn = void (*)(void* body, const Team& team);
+void run_region(int threads, RegionFn fn, void* body);
+
+// Runs body(team) on min(threads, num_threads()) threads, the caller being member 0, and
+// returns when every member has returned from it. Flush-to-zero and denormals-are-zero are on
+// inside (denormals cannot slow a run down) and the caller's floating-point mode is restored
+// afterwards. A region started while another one runs (from another thread, or from inside a
+// region) runs on its caller alone: the work is split so that the results do not depend on it.
+template <class Body>
+void run(int threads, Body&& body) {
+  using Fn = std::remove_reference_t<Body>;
+  run_region(
+      threads, [](void* b, const Team& team) { (*static_cast<Fn*>(b))(team); },
+      const_cast<void*>(static_cast<const void*>(&body)));
+}
+
+// Runs body(team, phase, chunk) once for every chunk < chunks of every phase < phases, on
+// min(threads, chunks, num_threads()) threads: the chunks of a phase in any order and on any
+// member, each only after every chunk of the phases before has finished. So that the results
+// do not depend on the number of threads, what a chunk computes must depend on its phase and
+// number only. phases · chunks < 2³².
+template <class Body>
+void run_phases(int threads, int64_t phases, int64_t chunks, Body&& body);
+
+namespace detail {
+// Waits until word ≥ target (spinning briefly, then sleeping); bump() releases such waits.
+void await_at_least(const std::atomic<uint32_t>& word, uint32_t target);
+void bump(std::atomic<uint32_t>& word);
+}  // namespace detail
+
+template <class Body>
+void run_phases(int threads, int64_t phases, int64_t chunks, Body&& body) {
+  const uint32_t total = static_cast<uint32_t>(phases * chunks);
+  std::atomic<uint32_t> next{0};      // tickets: k is chunk k % chunks of phase k / chunks
+  std::atomic<uint32_t> finished{0};  // chunks finished, all phases
+  const int size = static_cast<int>(std::min<int64_t>(threads, chunks));
+  run(size, [&](const Team& team) {
+    for (uint32_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < total;) {
+      const uint32_t phase = k / static_cast<uint32_t>(chunks);
+      detail::await_at_least(finished, phase * static_cast<uint32_t>(chunks));
+      body(team, static_cast<int64_t>(phase), static_cast<int64_t>(k % chunks));
+      detail::bump(finished);
+    }
+  });
+}
+
+}  // namespace lstm::threads
