@@ -1,14 +1,20 @@
 // `lstm fit` against PyTorch: tests/fixtures/fit (scripts/gen_fit_reference.py) holds, per case, a
 // plain state_dict, the data, the command's flags and the weights the same PyTorch loop ends with
-// (computed in float64). And the command's own behaviour: resuming, bad flags, bad files.
+// (computed in float64). And the command's own behaviour: resuming, a kill while writing a
+// checkpoint, bad flags, bad files.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "lstm/lstm.h"
 #include "test_util.h"
@@ -159,6 +165,61 @@ TEST_F(FitCli, ANaNInTheTargetsStopsWithEpochAndBatch) {
                            quoted(path("out.safetensors")) + " --no-shuffle --batch-size 5 --verbose 0");
   EXPECT_TRUE(fails_with(result, 1, {"epoch 1/1, batch 2/3: the loss is nan"}));
   EXPECT_FALSE(fs::exists(path("out.safetensors")));
+}
+
+// `lstm fit --checkpoint` on a large model writes a checkpoint every epoch; each round it is
+// killed (SIGKILL) as soon as a write has begun (its temporary file is there), after a random
+// 0-5 ms more. Each time, the checkpoint on disk must load whole, and the next round resumes from
+// it (--resume; a torn file would make that round fail instead of being killed).
+TEST_F(FitCli, AProcessKilledWhileWritingLeavesALoadableCheckpoint) {
+  lstm::Sequential model;
+  model.add(lstm::LSTM({.input_size = 256, .hidden_size = 512}));  // 1.6 M parameters, 6 MB
+  model.save(path("model.safetensors"));                          // 19 MB with Adam's buffers
+  lstm::write_npy(path("x.npy"), Tensor({2, 2, 256}, 0.5f));
+  lstm::write_npy(path("y.npy"), Tensor({2, 2, 512}, 0.25f));
+  const std::string checkpoint = path("ckpt.safetensors");
+  const auto temporary_file = [&]() -> std::string {
+    for (const auto& entry : fs::directory_iterator(dir_))
+      if (entry.path().filename().string().starts_with("ckpt.safetensors.tmp.")) return entry.path();
+    return "";
+  };
+  const std::string fit = "fit --verbose 0 --model " + quoted(path("model.safetensors")) + " --x " +
+                          quoted(path("x.npy")) + " --y " + quoted(path("y.npy")) + " --out " +
+                          quoted(path("out.safetensors")) + " --checkpoint " + quoted(checkpoint);
+  ASSERT_EQ(lstm(fit + " --epochs 1").exit_code, 0);  // the first checkpoint
+  lstm::Rng rng(4);
+  int kills_mid_write = 0;
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::execl(LSTM_TOOL_PATH, "lstm", "fit", "--verbose", "0", "--epochs", "1000000", "--model",
+              path("model.safetensors").c_str(), "--x", path("x.npy").c_str(), "--y",
+              path("y.npy").c_str(), "--out", path("out.safetensors").c_str(), "--checkpoint",
+              checkpoint.c_str(), "--resume", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (temporary_file().empty() && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int>(rng.uniform() * 5000)));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
+    // The torn temporary file the kill left, as a crash leaves it.
+    if (const std::string torn = temporary_file(); !torn.empty()) {
+      ++kills_mid_write;
+      fs::remove(torn);
+    }
+    EXPECT_EQ(lstm::Sequential::load(checkpoint).parameter_count(), model.parameter_count());
+    const auto info = lstm("info --model " + quoted(checkpoint));
+    EXPECT_EQ(info.exit_code, 0) << info.err;
+  }
+  // The test means something only if kills landed mid-write.
+  EXPECT_GE(kills_mid_write, kRounds / 2);
+  std::cout << "killed mid-write in " << kills_mid_write << " of " << kRounds << " rounds\n";
 }
 
 }  // namespace

@@ -7,4 +7,5 @@
 #include "lstm/nn.h"
 #include "lstm/optim.h"
 #include "lstm/tensor.h"
+#include "lstm/threads.h"
 #include "lstm/train.h"

@@ -42,11 +42,15 @@ std::string Progress::bar(int64_t done) const {
 std::string Progress::numbers(const EpochLogs& logs) {
   std::ostringstream text;
   text << std::setprecision(4);
-  // The training numbers first, then the validation ones, as Keras shows them.
-  for (const bool validation : {false, true})
+  // The loss, then the metrics; the training numbers, then the validation ones, as Keras shows
+  // them.
+  for (const std::string prefix : {"", "val_"}) {
+    if (const auto loss = logs.find(prefix + "loss"); loss != logs.end())
+      text << " - " << loss->first << ": " << loss->second;
     for (const auto& [name, value] : logs)
-      if (name != "lr" && name.starts_with("val_") == validation)
+      if (name != "lr" && name != prefix + "loss" && name.starts_with("val_") == !prefix.empty())
         text << " - " << name << ": " << value;
+  }
   return text.str();
 }
 
