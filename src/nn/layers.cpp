@@ -153,10 +153,16 @@ Tensor Dense::backward(const Tensor& d_y) {
   // dW += dYᵀ X      dY: (rows, out), X: (rows, in), dW: (out, in)
   kernels::sgemm(kernels::Trans::yes, kernels::Trans::no, out, in, rows, d_y.data(), out,
                  input_.data(), in, 1.0f, weight_grad.data(), in);
-  // db += Σ_rows dY
-  if (options_.bias)
+  // db += Σ_rows dY, summed in double: the sum of many small terms that may cancel exactly (an
+  // L1 loss's ±1/N) then is exact, or nearly, whatever the order, as the true gradient is, and
+  // an optimizer that normalises the gradient (Adam) does not blow up its rounding error.
+  if (options_.bias) {
+    std::vector<double> sum(static_cast<std::size_t>(out), 0.0);
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < out; ++j) bias_grad[j] += d_y[r * out + j];
+      for (int64_t j = 0; j < out; ++j) sum[static_cast<std::size_t>(j)] += d_y[r * out + j];
+    for (int64_t j = 0; j < out; ++j)
+      bias_grad[j] += static_cast<float>(sum[static_cast<std::size_t>(j)]);
+  }
   // dX = dY W        W: (out, in), dX: (rows, in)
   Tensor d_x(input_.shape());
   kernels::sgemm(kernels::Trans::no, kernels::Trans::no, rows, in, out, d_y.data(), out,
