@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
       "Exit status: 0 on success, 1 on a failure (missing or malformed file, shape or value that "
       "does not fit), 2 on a command line that does not parse.\n"
       "`lstm COMMAND --help` explains the flags of a command.");
+  lstm::cli::add_train_command(app);
+  lstm::cli::add_evaluate_command(app);
+  lstm::cli::add_forecast_command(app);
   lstm::cli::add_run_command(app);
   lstm::cli::add_fit_command(app);
   lstm::cli::add_info_command(app);
