@@ -145,7 +145,7 @@ TEST_F(Cli, UsageErrorsExitWithTwo) {
                               quoted(path("x.npy"))),
                          2, {"--output"}));
   EXPECT_TRUE(fails_with(lstm("info"), 2, {"--model"}));
-  EXPECT_TRUE(fails_with(lstm(""), 2, {"a command is required", "run, fit, info"}));
+  EXPECT_TRUE(fails_with(lstm(""), 2, {"a command is required", "the commands are train, evaluate, "}));
   EXPECT_TRUE(fails_with(lstm("frobnicate"), 2, {"unknown command 'frobnicate'"}));
 }
 
@@ -180,7 +180,7 @@ TEST_F(Cli, HelpAndDocsAgree) {
   ASSERT_FALSE(docs.empty()) << "docs/cli.md is missing";
   const ToolResult top = lstm("--help");
   ASSERT_EQ(top.exit_code, 0);
-  for (const std::string command : {"run", "fit", "info"}) {
+  for (const std::string command : {"train", "evaluate", "forecast", "run", "fit", "info"}) {
     EXPECT_TRUE(contains(top.out, command)) << top.out;
     EXPECT_TRUE(contains(docs, "## lstm " + command))
         << "docs/cli.md lacks `lstm " << command << "`";
