@@ -255,7 +255,7 @@ void add_history_to_report(Report& report, const SeriesConfig& config) {
   const auto& loss = config.history.at("loss");
   std::vector<double> epochs;
   for (std::size_t e = 1; e <= loss.size(); ++e) epochs.push_back(static_cast<double>(e));
-  report.add_line_chart({.title = "Training", .x_label = "epoch", .y_label = "loss (MSE)",
+  report.add_line_chart({.title = "Training", .x_label = "epoch", .y_label = "loss (Huber, standardised changes)",
                          .series = {{.name = "loss", .x = epochs, .y = loss},
                                     {.name = "val_loss", .x = epochs,
                                      .y = config.history.at("val_loss")}}});
@@ -374,9 +374,7 @@ void train_series(const TrainCommandOptions& o) {
   const SeriesScores test = score(model, config, series, "test", config.split.validation_end,
                                   config.season);
   if (o.verbose > 0) {
-    std::cerr << "lstm train: " << history.epochs.size() << " epochs"
-              << (history.stop_reason.empty() ? "" : " (" + history.stop_reason + ")")
-              << "; kept epoch " << stopping->best_epoch() + 1 << " (val_loss "
+    std::cerr << "lstm train: " << history.epochs.size() << " epochs; kept epoch " << stopping->best_epoch() + 1 << " (val_loss "
               << fixed(stopping->best(), 5) << "); output scaled toward the naive forecast by "
               << fixed(*std::min_element(alphas.begin(), alphas.end()), 3)
               << (config.horizon > 1 ? " or more" : "") << "; wrote " << o.model << "\n"
