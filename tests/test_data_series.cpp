@@ -292,6 +292,38 @@ TEST(DataSeries, SeasonOfASyntheticWeeklyPattern) {
   EXPECT_EQ(lstm::detect_season({1, 2, 3, 4}).description, "no season: the training part (4 rows) is too short to look for one");
 }
 
+TEST(DataSeries, PrepareForecastOnAirPassengers) {
+  const lstm::TimeSeries series = lstm::read_time_series(data_dir + "AirPassengers.csv", {});
+  const lstm::ForecastData data = lstm::prepare_forecast(series, {.horizon = 2});
+  EXPECT_EQ(data.split.train_end, 101);
+  EXPECT_EQ(data.split.validation_end, 122);
+  EXPECT_EQ(data.season.period, 12);
+  EXPECT_EQ(data.window, 24);
+  // Samples: train t = 24 … 99 (76), validation t = 101 … 120 (20), test t = 122 … 142 (21).
+  EXPECT_EQ(data.train.inputs.shape(), (lstm::Shape{76, 24, 1}));
+  EXPECT_EQ(data.validation.targets.shape(), (lstm::Shape{20, 2}));
+  EXPECT_EQ(data.test.target_start.front(), 122);
+  EXPECT_EQ(data.test.target_start.back(), 142);
+  // Scaled with the training rows' mean and spread; back in passengers with inverse_target.
+  const double y24 = series.at(24, 0), y0 = series.at(0, 0);
+  EXPECT_NEAR(data.train.targets[0], (y24 - data.scaler.mean[0]) / data.scaler.scale[0], 1e-5);
+  EXPECT_NEAR(data.train.inputs[0], (y0 - data.scaler.mean[0]) / data.scaler.scale[0], 1e-5);
+  const lstm::Tensor test_actual = data.scaler.inverse_target(data.test.targets);
+  EXPECT_NEAR(test_actual[0], series.at(122, 0), 1e-3);
+  EXPECT_NEAR(test_actual[1], series.at(123, 0), 1e-3);
+
+  const lstm::ForecastData given = lstm::prepare_forecast(series, {.window = 6, .season = 4});
+  EXPECT_EQ(given.window, 6);
+  EXPECT_EQ(given.season.description, "season 4 (given)");
+  EXPECT_EQ(error_of([&] { lstm::prepare_forecast(series, {.window = 101}); }),
+            data_dir + "AirPassengers.csv: training part (rows 1 to 101 of 144): windows: a window of 101 and a horizon "
+                       "of 1 need 102 rows, but the series has 101 up to the end of the part; use a shorter window or "
+                       "horizon");
+  const lstm::ForecastData no_validation =
+      lstm::prepare_forecast(series, {.fractions = {.train = 0.8, .validation = 0, .test = 0.2}});
+  EXPECT_TRUE(no_validation.validation.target_start.empty());
+}
+
 TEST(DataSeries, DefaultWindow) {
   EXPECT_EQ(lstm::default_window(12, 101), 24);    // two seasons
   EXPECT_EQ(lstm::default_window(1, 1000), 16);    // the minimum

@@ -141,6 +141,9 @@ struct StandardScaler {
   void transform(std::vector<double>& values) const;
   double transform(double value, int64_t column) const { return (value - mean[column]) / scale[column]; }
   double inverse(double z, int64_t column) const { return z * scale[column] + mean[column]; }
+  // Scaled target values (any shape, e.g. a model's (samples, horizon) output) back in the
+  // target's (column 0's) units.
+  Tensor inverse_target(const Tensor& scaled) const;
 };
 
 // Supervised samples cut from a series. Sample s predicts the target (column 0) at rows
@@ -181,6 +184,31 @@ Season detect_season(const std::vector<double>& training_target, int64_t calenda
 // BPTT grows with the window), and at most a quarter of the training rows, so that at least
 // three quarters of them start a training sample. Never less than 1.
 int64_t default_window(int64_t season_period, int64_t training_rows);
+
+// =============================================================================================
+// All of the above in one call, as `lstm train` and `lstm evaluate` use it.
+struct ForecastSetup {
+  SplitFractions fractions;
+  int64_t window = 0;   // 0: default_window(season, training rows)
+  int64_t horizon = 1;
+  int64_t season = 0;   // 0: detect_season on the training part with the calendar's hint
+};
+
+struct ForecastData {
+  SplitPoints split;
+  StandardScaler scaler;  // fitted on the training rows
+  Season season;
+  int64_t window = 0;
+  int64_t horizon = 0;
+  // Scaled inputs and targets; targets within the training, validation and test rows. A part
+  // with no rows (fraction 0) has no samples (empty tensors).
+  Windows train, validation, test;
+};
+
+// Splits, fits the scaler on the training rows, finds the season and the window, and cuts the
+// three parts into windows. Throws lstm::Error when the training part has no sample (the message
+// says how many rows the window and horizon need), or when a non-empty part has none.
+ForecastData prepare_forecast(const TimeSeries& series, const ForecastSetup& setup = {});
 
 // =============================================================================================
 // Baselines and forecast metrics, in the series' own units.

@@ -85,6 +85,13 @@ void StandardScaler::transform(std::vector<double>& values) const {
   for (std::size_t i = 0; i < values.size(); ++i) values[i] = transform(values[i], static_cast<int64_t>(i % width));
 }
 
+Tensor StandardScaler::inverse_target(const Tensor& scaled) const {
+  if (columns.empty()) throw Error("scaler: not fitted (no columns)");
+  Tensor out(scaled.shape());
+  for (int64_t i = 0; i < scaled.numel(); ++i) out[i] = static_cast<float>(inverse(scaled[i], 0));
+  return out;
+}
+
 Windows make_windows(const std::vector<double>& values, int64_t columns, int64_t window, int64_t horizon,
                      int64_t target_begin, int64_t target_end) {
   if (columns < 1 || values.size() % columns != 0)
@@ -126,6 +133,42 @@ int64_t default_window(int64_t season_period, int64_t training_rows) {
   constexpr int64_t shortest = 16, longest = 256;
   const int64_t two_seasons = 2 * std::max<int64_t>(season_period, 1);
   return std::max<int64_t>(1, std::min({std::max(two_seasons, shortest), longest, training_rows / 4}));
+}
+
+ForecastData prepare_forecast(const TimeSeries& series, const ForecastSetup& setup) {
+  ForecastData data;
+  data.split = split_points(series.rows(), setup.fractions);
+  if (data.split.train_end < 2)
+    throw Error(series.source + ": expected at least 2 training rows, got " + std::to_string(data.split.train_end) +
+                " of " + std::to_string(series.rows()));
+  data.scaler = StandardScaler::fit(series, data.split.train_end);
+  if (setup.season > 0) {
+    data.season.period = setup.season;
+    data.season.calendar_period = series.calendar_period;
+    data.season.description = "season " + std::to_string(setup.season) + " (given)";
+  } else {
+    std::vector<double> training_target = series.column(0);
+    training_target.resize(static_cast<std::size_t>(data.split.train_end));
+    data.season = detect_season(training_target, series.calendar_period);
+  }
+  data.window = setup.window > 0 ? setup.window : default_window(data.season.period, data.split.train_end);
+  data.horizon = setup.horizon;
+
+  std::vector<double> scaled = series.values;
+  data.scaler.transform(scaled);
+  const auto windows_of = [&](const std::string& part, int64_t begin, int64_t end) {
+    if (begin == end) return Windows{};
+    try {
+      return make_windows(scaled, series.num_columns(), data.window, data.horizon, begin, end);
+    } catch (const Error& e) {
+      throw Error(series.source + ": " + part + " part (rows " + std::to_string(begin + 1) + " to " +
+                  std::to_string(end) + " of " + std::to_string(series.rows()) + "): " + e.what());
+    }
+  };
+  data.train = windows_of("training", 0, data.split.train_end);
+  data.validation = windows_of("validation", data.split.train_end, data.split.validation_end);
+  data.test = windows_of("test", data.split.validation_end, data.split.rows);
+  return data;
 }
 
 Tensor seasonal_naive_forecast(const std::vector<double>& target, const std::vector<int64_t>& target_start,
