@@ -132,7 +132,7 @@ TEST_F(SeriesTask, BadInputIsAClearError) {
   EXPECT_TRUE(fails_with(train(write("empty.csv", "")), 1, {"empty.csv"}));
   // A window longer than the series.
   EXPECT_TRUE(fails_with(train(kSunspotCut, "--window 500"), 1,
-                         {"a window of 500", "training rows", "--window"}));
+                         {"a window of 500", "training part (rows 1 to 168 of 240)", "use a shorter window"}));
   // Usage errors exit with 2.
   EXPECT_TRUE(fails_with(train(kAir, "--bogus 3"), 2, {"--bogus"}));
   EXPECT_TRUE(fails_with(train(kAir, "--missing guess"), 2, {"--missing"}));

@@ -125,13 +125,12 @@ std::vector<double> change_scales(const std::vector<double>& z, int64_t columns,
   return scales;
 }
 
-// The windows of rows whose targets lie in [target_begin, target_end), relative to each window's
-// last step (the equations at the top).
-Windows relative_windows(const std::vector<double>& z, const SeriesConfig& config,
-                         int64_t target_begin, int64_t target_end) {
+// Standardised windows made relative to each window's last step, in place (the equations at the
+// top).
+void make_relative(Windows& w, const std::vector<double>& z, const SeriesConfig& config) {
   const auto columns = static_cast<int64_t>(config.change_scale.size());
-  Windows w = make_windows(z, columns, config.window, config.horizon, target_begin, target_end);
-  const int64_t samples = w.inputs.dim(0), window = config.window, horizon = config.horizon;
+  const int64_t samples = w.inputs.empty() ? 0 : w.inputs.dim(0);
+  const int64_t window = config.window, horizon = config.horizon;
   for (int64_t s = 0; s < samples; ++s) {
     const int64_t last_row = w.target_start[s] - 1;
     for (int64_t k = 0; k < window; ++k)
@@ -144,6 +143,14 @@ Windows relative_windows(const std::vector<double>& z, const SeriesConfig& confi
       y = static_cast<float>((y - z[last_row * columns]) / config.change_scale[0]);
     }
   }
+}
+
+// The relative windows of the rows whose targets lie in [target_begin, target_end).
+Windows relative_windows(const std::vector<double>& z, const SeriesConfig& config,
+                         int64_t target_begin, int64_t target_end) {
+  Windows w = make_windows(z, static_cast<int64_t>(config.change_scale.size()), config.window,
+                           config.horizon, target_begin, target_end);
+  make_relative(w, z, config);
   return w;
 }
 
@@ -308,34 +315,22 @@ void train_series(const TrainCommandOptions& o) {
   config.missing = o.missing;
   config.data_fingerprint = file_fingerprint(o.data);
   if (o.split.size() == 3) config.fractions = {o.split[0], o.split[1], o.split[2]};
-  config.split = split_points(series.rows(), config.fractions);
-  const int64_t train_rows = config.split.train_end;
-
-  const std::vector<double> target = series.column(0);
-  const Season season = detect_season({target.begin(), target.begin() + train_rows},
-                                      series.calendar_period);
-  config.season = o.season > 0 ? o.season : season.period;
-  config.season_description = o.season > 0 ? "given: " + std::to_string(o.season) : season.description;
-  config.window = o.window > 0 ? o.window : default_window(config.season, train_rows);
-  config.horizon = o.horizon;
-  if (config.window + config.horizon >= train_rows)
-    throw Error(o.data + ": a window of " + std::to_string(config.window) + " and a horizon of " +
-                std::to_string(config.horizon) + " need more than " +
-                std::to_string(config.window + config.horizon) + " training rows, but the " +
-                "training part has " + std::to_string(train_rows) + " of the series' " +
-                std::to_string(series.rows()) + " rows; use a shorter --window or --horizon");
-  if (config.split.validation_end - config.split.train_end < config.horizon)
-    throw Error(o.data + ": the validation part has " +
-                std::to_string(config.split.validation_end - config.split.train_end) +
-                " rows, fewer than the horizon " + std::to_string(config.horizon) +
-                "; use a larger validation fraction in --split or a shorter --horizon");
-
-  config.scaler = StandardScaler::fit(series, train_rows);
+  ForecastData data = prepare_forecast(series, {.fractions = config.fractions, .window = o.window,
+                                                .horizon = o.horizon, .season = o.season});
+  config.split = data.split;
+  config.scaler = data.scaler;
+  config.season = data.season.period;
+  config.season_description = data.season.description;
+  config.window = data.window;
+  config.horizon = data.horizon;
+  if (data.validation.inputs.empty())
+    throw Error(o.data + ": the validation part is empty; give it a fraction in --split");
   const std::vector<double> z = standardised(series, config.scaler);
-  config.change_scale = change_scales(z, series.num_columns(), train_rows);
-  const Windows train = relative_windows(z, config, 0, train_rows);
-  const Windows validation =
-      relative_windows(z, config, config.split.train_end, config.split.validation_end);
+  config.change_scale = change_scales(z, series.num_columns(), config.split.train_end);
+  Windows& train = data.train;
+  Windows& validation = data.validation;
+  make_relative(train, z, config);
+  make_relative(validation, z, config);
 
   const int64_t hidden = o.hidden > 0 ? o.hidden : kDefaultHidden;
   Sequential model;
