@@ -52,6 +52,7 @@ bool is_word_byte(char c) {
 
 std::vector<std::string> split_characters(std::string_view text, const std::string& source) {
   std::vector<std::string> characters;
+  characters.reserve(text.size());  // at most one character per byte
   for (std::size_t at = 0; at < text.size();) {
     const std::size_t length = utf8_sequence_length(text, at);
     if (length == 0)
