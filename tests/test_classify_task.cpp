@@ -61,6 +61,13 @@ TEST_F(ClassifyTask, TrainEvaluatePredictOnTheSpamCut) {
   const auto trained = train_spam("spam.safetensors", "--report " + quoted(path("train.html")));
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
   EXPECT_TRUE(contains(read_text(path("train.html")), "<svg")) << "the report has no chart";
+  // The model carries its task, labels, vocabulary and the rows held out for testing.
+  const auto metadata = lstm::read_safetensors(path("spam.safetensors")).metadata;
+  EXPECT_EQ(metadata.at("task"), "classify");
+  const auto config = nlohmann::json::parse(metadata.at("task_config"));
+  EXPECT_EQ(config.at("labels"), nlohmann::json({"ham", "spam"}));
+  EXPECT_EQ(config.at("split").at("test_rows").size(), 4u);
+  EXPECT_EQ(config.at("vocabulary").at("tokens").at(0), "<pad>");
 
   // The training file: only the test rows held out at training (2 of each label's 15).
   const auto evaluated = lstm("evaluate --json --model " + quoted(path("spam.safetensors")) +

@@ -104,7 +104,9 @@ Tokens tokenize_all(const std::vector<std::string>& texts, TokenLevel level, int
   return tokens;
 }
 
-// What a trained classifier needs besides its weights: the model file's task_config.
+// What a trained classifier needs besides its weights: the model file's task_config. The
+// training file's name, the seed and the history are kept for the record; from_json reads what
+// evaluate and predict use.
 struct ClassifierConfig {
   Vocabulary vocabulary;
   TokenLevel level = TokenLevel::character;
@@ -145,11 +147,8 @@ struct ClassifierConfig {
       config.text_columns = object.at("text_columns").get<std::vector<std::string>>();
       config.label_column = object.at("label_column").get<std::string>();
       config.labels = object.at("labels").get<std::vector<std::string>>();
-      config.data = object.at("data").get<std::string>();
       config.data_fingerprint = object.at("data_fingerprint").get<std::string>();
-      config.seed = object.at("split").at("seed").get<uint64_t>();
       config.test_rows = object.at("split").at("test_rows").get<std::vector<int64_t>>();
-      config.history = object.at("history");
       if (!config.vocabulary.has_special() || config.labels.size() < 2 || config.max_length < 1)
         throw Error("a vocabulary without <pad> and <unk>, fewer than 2 labels or max_length < 1");
       return config;
