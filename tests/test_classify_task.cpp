@@ -178,20 +178,4 @@ TEST_F(ClassifyTask, PredictNeedsAClassifier) {
                          1, {"no column 'subject'", "message"}));
 }
 
-// Every flag `lstm predict --help` lists is documented in docs/cli_classify.md's section.
-TEST_F(ClassifyTask, PredictHelpAndDocsAgree) {
-  const std::string docs = read_text(fs::path(LSTM_SOURCE_DIR) / "docs" / "cli_classify.md");
-  const std::size_t start = docs.find("## lstm predict");
-  ASSERT_NE(start, std::string::npos) << "docs/cli_classify.md lacks `## lstm predict`";
-  const std::string section = docs.substr(start, docs.find("\n## ", start + 1) - start);
-  const auto help = lstm("predict --help");
-  ASSERT_EQ(help.exit_code, 0) << help.err;
-  const std::regex flag("--[a-z][a-z-]*");
-  std::set<std::string> flags;
-  for (auto it = std::sregex_iterator(help.out.begin(), help.out.end(), flag); it != std::sregex_iterator(); ++it)
-    flags.insert(it->str());
-  EXPECT_TRUE(flags.count("--output")) << help.out;
-  for (const std::string& f : flags) EXPECT_TRUE(contains(section, "`" + f)) << f;
-}
-
 }  // namespace

@@ -9,10 +9,6 @@
 
 namespace lstm::cli {
 
-// task_classify.cpp: the predicted label of every row of `data_path` and its probability, as CSV.
-void predict_classifier(const std::string& model_path, const std::string& data_path,
-                        const std::string& text_column, const std::string& output_path);
-
 void add_predict_command(CLI::App& app) {
   struct Options {
     std::string model, data, text_column, output;

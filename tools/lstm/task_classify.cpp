@@ -7,7 +7,7 @@
 // trained with cross-entropy and Adam, stopped early on the validation loss with the best
 // weights kept. The rows are split per label (stratified) into training, validation and test
 // parts; the test rows are stored in the model, so that `lstm evaluate` on the training file
-// scores only them. docs/cli_classify.md explains the defaults.
+// scores only them. docs/classify.md explains the defaults.
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -33,7 +33,7 @@ using nlohmann::json;
 
 constexpr SplitFractions kSplit{.train = 0.7, .validation = 0.15, .test = 0.15};
 
-// The defaults, per token level (docs/cli_classify.md gives the reasons).
+// The defaults, per token level (docs/classify.md gives the reasons).
 struct LevelDefaults {
   int64_t max_length;       // tokens kept from the start of each text
   int64_t embedding_dim;

@@ -52,7 +52,7 @@ struct TrainCommandOptions {
   // classify
   std::string text_column;
   std::string label_column;
-  std::string level = "char";  // char | word
+  std::string level = "word";  // char | word
   int64_t max_length = 0;      // tokens kept per text (0: the task's default)
   bool bidirectional = false;
 };
@@ -97,5 +97,9 @@ void evaluate_text(const EvaluateCommandOptions& options, TaskModel& model);
 
 void train_classifier(const TrainCommandOptions& options);
 void evaluate_classifier(const EvaluateCommandOptions& options, TaskModel& model);
+// lstm predict: the predicted label of every row of `data_path` and its probability, as CSV on
+// stdout or to `output_path`.
+void predict_classifier(const std::string& model_path, const std::string& data_path,
+                        const std::string& text_column, const std::string& output_path);
 
 }  // namespace lstm::cli
