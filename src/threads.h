@@ -33,6 +33,12 @@ class Team {
 // more threads than that work on it): at most 8, at least 32 units each.
 int64_t recurrent_chunks(int64_t units);
 
+// Whether a layer too small to share its steps runs on one thread (the default; see
+// Recurrent's team_threads). The tests turn it off so that small shapes still exercise the
+// team; results are the same either way.
+void set_small_work_on_one_thread(bool on);
+bool small_work_on_one_thread();
+
 // Part `part` of [0, count) cut into `parts` ranges of equal length, a multiple of `granule`
 // (the last ones shorter or empty).
 Team::Range split(int64_t count, int64_t parts, int64_t part, int64_t granule);
