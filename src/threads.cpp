@@ -142,6 +142,13 @@ Pool& pool() {
 
 }  // namespace
 
+namespace {
+std::atomic<bool> small_work_alone{true};
+}  // namespace
+
+void set_small_work_on_one_thread(bool on) { small_work_alone.store(on, std::memory_order_relaxed); }
+bool small_work_on_one_thread() { return small_work_alone.load(std::memory_order_relaxed); }
+
 int64_t recurrent_chunks(int64_t units) { return std::min<int64_t>(8, (units + 31) / 32); }
 
 Team::Range split(int64_t count, int64_t parts, int64_t part, int64_t granule) {

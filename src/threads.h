@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <type_traits>
@@ -33,6 +34,12 @@ class Team {
 // more threads than that work on it): at most 8, at least 32 units each.
 int64_t recurrent_chunks(int64_t units);
 
+// Whether a layer too small to share its steps runs on one thread (the default; see
+// Recurrent's team_threads). The tests turn it off so that small shapes still exercise the
+// team; results are the same either way.
+void set_small_work_on_one_thread(bool on);
+bool small_work_on_one_thread();
+
 // Part `part` of [0, count) cut into `parts` ranges of equal length, a multiple of `granule`
 // (the last ones shorter or empty).
 Team::Range split(int64_t count, int64_t parts, int64_t part, int64_t granule);
@@ -57,7 +64,12 @@ void run(int threads, Body&& body) {
 // min(threads, chunks, num_threads()) threads: the chunks of a phase in any order and on any
 // member, each only after every chunk of the phases before has finished. So that the results
 // do not depend on the number of threads, what a chunk computes must depend on its phase and
-// number only. phases · chunks < 2³².
+// number only. Member m takes its own block of chunks first (split(chunks, size, m, 1)), the
+// same in every phase, so that what a chunk reads again at every phase (its packed weights)
+// stays in that member's cache; then it takes the chunks of the others that nobody has taken
+// yet, so that a member the OS deschedules holds up at most the chunk it is running.
+// chunks ≤ max_phase_chunks, phases < 2³².
+constexpr int64_t max_phase_chunks = 64;
 template <class Body>
 void run_phases(int threads, int64_t phases, int64_t chunks, Body&& body);
 
@@ -69,16 +81,25 @@ void bump(std::atomic<uint32_t>& word);
 
 template <class Body>
 void run_phases(int threads, int64_t phases, int64_t chunks, Body&& body) {
-  const uint32_t total = static_cast<uint32_t>(phases * chunks);
-  std::atomic<uint32_t> next{0};      // tickets: k is chunk k % chunks of phase k / chunks
+  // taken[c] = the phases of chunk c claimed so far: a member claims chunk c of phase p by
+  // moving it from p to p + 1, which only one can do.
+  std::array<std::atomic<uint32_t>, max_phase_chunks> taken;
+  for (int64_t c = 0; c < chunks; ++c) taken[c].store(0, std::memory_order_relaxed);
   std::atomic<uint32_t> finished{0};  // chunks finished, all phases
   const int size = static_cast<int>(std::min<int64_t>(threads, chunks));
   run(size, [&](const Team& team) {
-    for (uint32_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < total;) {
-      const uint32_t phase = k / static_cast<uint32_t>(chunks);
+    const int64_t first = split(chunks, team.size(), team.index(), 1).begin;  // own block first
+    for (uint32_t phase = 0; phase < static_cast<uint32_t>(phases); ++phase) {
       detail::await_at_least(finished, phase * static_cast<uint32_t>(chunks));
-      body(team, static_cast<int64_t>(phase), static_cast<int64_t>(k % chunks));
-      detail::bump(finished);
+      for (int64_t i = 0; i < chunks; ++i) {
+        const int64_t chunk = (first + i) % chunks;
+        uint32_t expected = phase;
+        if (taken[chunk].load(std::memory_order_relaxed) != phase ||
+            !taken[chunk].compare_exchange_strong(expected, phase + 1, std::memory_order_acq_rel))
+          continue;
+        body(team, static_cast<int64_t>(phase), chunk);
+        detail::bump(finished);
+      }
     }
   });
 }

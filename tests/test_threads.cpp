@@ -1,7 +1,8 @@
 // The recurrent layers give bit-identical results whatever the number of threads (issue 3):
 // forward outputs, final states and every gradient, compared with memcmp between 1 thread and
 // 2, 3 and 5, for every cell, with stacked and bidirectional layers, projections, dropout,
-// variable lengths, uneven chunks of hidden units and batch 1. Also: layers used from several
+// variable lengths, uneven chunks of hidden units and batch 1 (with the one-thread rule for small
+// layers off, so that they are shared, and on). Also: layers used from several
 // threads at once, and set_num_threads' argument check.
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@
 
 #include "lstm/nn.h"
 #include "lstm/threads.h"
+#include "threads.h"
 
 namespace {
 
@@ -90,6 +92,8 @@ std::vector<Case> cases() {
 
 TEST(Threads, ResultsAreBitIdenticalForAnyThreadCount) {
   const int original = num_threads();
+  // These shapes are small enough to run on one thread by default: share them all the same.
+  threads::set_small_work_on_one_thread(false);
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.name + " cell " + std::to_string(static_cast<int>(c.config.cell)));
     set_num_threads(1);
@@ -101,6 +105,16 @@ TEST(Threads, ResultsAreBitIdenticalForAnyThreadCount) {
       for (std::size_t i = 0; i < one.size(); ++i)
         EXPECT_TRUE(bit_identical(one[i], many[i])) << "result " << i << ", " << n << " threads";
     }
+  }
+  // And with the default: small layers alone, larger ones shared.
+  threads::set_small_work_on_one_thread(true);
+  for (const Case& c : cases()) {
+    set_num_threads(1);
+    const std::vector<Tensor> one = train_step(c.config, c.batch, c.steps, c.lengths);
+    set_num_threads(2);
+    const std::vector<Tensor> two = train_step(c.config, c.batch, c.steps, c.lengths);
+    for (std::size_t i = 0; i < one.size(); ++i)
+      EXPECT_TRUE(bit_identical(one[i], two[i])) << c.name << " result " << i << " (default)";
   }
   set_num_threads(original);
 }

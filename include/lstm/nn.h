@@ -28,6 +28,10 @@ struct ForwardContext {
   const std::vector<int64_t>* lengths = nullptr;
   // Random generator for dropout; needed only when training with dropout > 0.
   Rng* rng = nullptr;
+  // Recurrent layers, inference only, on CPUs with AVX-512 BF16 (ignored elsewhere and when
+  // training): h_{t−1} W_hhᵀ with W_hh and h rounded to bfloat16, sums in float32. Faster at
+  // small batches; the error against float32 is in docs/performance.md.
+  bool bf16_weights = false;
 };
 
 class Layer {

@@ -1,23 +1,32 @@
-// The public sigmoid and tanh: the active ISA's table; the scalar path uses libm.
+// The public sigmoid, tanh and fused cell steps: the active ISA's table; the scalar path uses
+// libm.
 #include <cmath>
 
+#include "kernels/activations_impl.h"
 #include "kernels/isa_table.h"
+#include "kernels/simd_scalar.h"
 
 namespace lstm::kernels {
 namespace detail {
 namespace {
 
-void sigmoid_scalar(float* y, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+struct ScalarFunctions {
+  static float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+  static float tanh(float x) { return std::tanh(x); }
+};
+
+template <float (*f)(float)>
+void map_scalar(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
-void tanh_scalar(float* y, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
-}
+using ScalarCells = Cells<simd::Scalar, ScalarFunctions>;
 
 }  // namespace
 
-const ActivationTable activations_scalar = {&sigmoid_scalar, &tanh_scalar};
+const ActivationTable activations_scalar = {&map_scalar<&ScalarFunctions::sigmoid>,
+                                            &map_scalar<&ScalarFunctions::tanh>,
+                                            &ScalarCells::lstm, &ScalarCells::gru};
 
 }  // namespace detail
 
@@ -39,5 +48,9 @@ void sigmoid(float* y, const float* x, int64_t n) {
 }
 
 void tanh(float* y, const float* x, int64_t n) { activations_for(active_isa()).tanh(y, x, n); }
+
+void lstm_step(const LstmStep& step) { activations_for(active_isa()).lstm_step(step); }
+
+void gru_step(const GruStep& step) { activations_for(active_isa()).gru_step(step); }
 
 }  // namespace lstm::kernels

@@ -1,5 +1,7 @@
-// Vectorized sigmoid and tanh, written once over a vector type V (simd_avx512.h, simd_avx2.h);
-// activations_avx512.cpp and activations_avx2.cpp instantiate them, each compiled for its ISA.
+// Vectorized sigmoid and tanh, written once over a vector type V (simd_avx512.h, simd_avx2.h),
+// and the fused pointwise steps of the recurrent cells built on them (Cells, also instantiated
+// for single floats with libm's functions in activations.cpp); activations_avx512.cpp and
+// activations_avx2.cpp instantiate them, each compiled for its ISA.
 //
 // Both rest on e^y for y ≤ 0, split as e^y = 2^n·(1 + q): n = round(y / ln 2), r = y − n·ln 2
 // (|r| ≤ ln2 / 2, ln 2 in two parts so r is exact to a few ulp), q = e^r − 1 by its Taylor
@@ -18,6 +20,97 @@
 #include "kernels/isa_table.h"
 
 namespace lstm::kernels::detail {
+
+// kernels.h's lstm_step and gru_step over a vector type V, with F::sigmoid and F::tanh on one
+// register: every row in one pass, a register of units at a time, from the step's gates to h_t.
+template <class V, class F>
+struct Cells {
+  using Reg = typename V::Reg;
+  static constexpr int W = V::width;
+
+  // The live lanes of a register of units: W, or fewer at the end of a row.
+  struct Lanes {
+    int count;
+    Reg load(const float* p) const { return count == W ? V::load(p) : V::load_first(p, count); }
+    void store(float* p, Reg x) const {
+      if (count == W)
+        V::store(p, x);
+      else
+        V::store_first(p, x, count);
+    }
+  };
+
+  // body(j, lanes) for the units [j, j + lanes.count) of a row of n: whole registers, then the rest.
+  template <class Body>
+  static void over_units(int64_t n, Body body) {
+    int64_t j = 0;
+    for (; j + W <= n; j += W) body(j, Lanes{W});
+    if (j < n) body(j, Lanes{static_cast<int>(n - j)});
+  }
+
+  static void lstm(const LstmStep& s) {
+    for (int64_t r = 0; r < s.rows; ++r) {
+      const float* gx = s.gx.data + r * s.gx.row;
+      const float* rec = s.rec.data + r * s.rec.row;
+      const float* c_prev = s.c_prev.data + r * s.c_prev.row;
+      float* act = s.act.data ? s.act.data + r * s.act.row : nullptr;
+      float* c_new = s.c_new.data + r * s.c_new.row;
+      float* h = s.h.data + r * s.h.row;
+      over_units(s.n, [&](int64_t j, Lanes lanes) {
+        // gate q before its nonlinearity: gx + rec
+        const auto pre = [&](int q) {
+          return V::add(lanes.load(gx + q * s.gx.gate + j), lanes.load(rec + q * s.rec.gate + j));
+        };
+        // [i f g o] = [σ σ tanh σ](gx + rec)
+        const Reg i = F::sigmoid(pre(0)), f = F::sigmoid(pre(1)), g = F::tanh(pre(2)),
+                  o = F::sigmoid(pre(3));
+        // c_t = f ⊙ c_{t−1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)
+        const Reg c = V::fma(f, lanes.load(c_prev + j), V::mul(i, g));
+        if (act) {
+          lanes.store(act + j, i);
+          lanes.store(act + s.act.gate + j, f);
+          lanes.store(act + 2 * s.act.gate + j, g);
+          lanes.store(act + 3 * s.act.gate + j, o);
+        }
+        lanes.store(c_new + j, c);
+        lanes.store(h + j, V::mul(o, F::tanh(c)));
+      });
+    }
+  }
+
+  static void gru(const GruStep& s) {
+    for (int64_t r = 0; r < s.rows; ++r) {
+      const float* gx = s.gx.data + r * s.gx.row;
+      const float* rec = s.rec.data + r * s.rec.row;
+      const float* h_prev = s.h_prev.data + r * s.h_prev.row;
+      float* act = s.act.data ? s.act.data + r * s.act.row : nullptr;
+      float* hn_out = s.hn.data ? s.hn.data + r * s.hn.row : nullptr;
+      float* h = s.h.data + r * s.h.row;
+      over_units(s.n, [&](int64_t j, Lanes lanes) {
+        // gate q of W_hh h_{t−1} + b_hh
+        const auto recurrent = [&](int q) {
+          const Reg product = lanes.load(rec + q * s.rec.gate + j);
+          return s.b_hh ? V::add(product, lanes.load(s.b_hh + q * s.b_gate + j)) : product;
+        };
+        const auto input = [&](int q) { return lanes.load(gx + q * s.gx.gate + j); };
+        // r = σ(gx_r + rec_r + b_hr);  z = σ(gx_z + rec_z + b_hz);  hn = rec_n + b_hn
+        const Reg r_gate = F::sigmoid(V::add(input(0), recurrent(0)));
+        const Reg z = F::sigmoid(V::add(input(1), recurrent(1)));
+        const Reg hn = recurrent(2);
+        // n = tanh(gx_n + r ⊙ hn);  h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+        const Reg n = F::tanh(V::fma(r_gate, hn, input(2)));
+        const Reg h_t = V::fma(z, lanes.load(h_prev + j), V::mul(V::sub(V::broadcast(1.0f), z), n));
+        if (act) {
+          lanes.store(act + j, r_gate);
+          lanes.store(act + s.act.gate + j, z);
+          lanes.store(act + 2 * s.act.gate + j, n);
+        }
+        if (hn_out) lanes.store(hn_out + j, hn);
+        lanes.store(h + j, h_t);
+      });
+    }
+  }
+};
 
 template <class V>
 struct Activations {
@@ -78,7 +171,9 @@ struct Activations {
     }
   }
 
-  static constexpr ActivationTable table() { return {&map<&sigmoid>, &map<&tanh>}; }
+  static constexpr ActivationTable table() {
+    return {&map<&sigmoid>, &map<&tanh>, &Cells<V, Activations>::lstm, &Cells<V, Activations>::gru};
+  }
 };
 
 }  // namespace lstm::kernels::detail

@@ -99,4 +99,30 @@ void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const P
     gemm_for(b.isa).sgemm_packed(trans_a, m, a, lda, b, beta, c, ldc);
 }
 
+bool bf16_supported() {
+#if defined(__x86_64__)
+  return active_isa() == Isa::avx512 && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+int64_t packed_b_bf16_size(int64_t k, int64_t n) {
+  return k <= 0 || n <= 0 ? 0 : (k + 1) / 2 * 2 * ((n + 15) / 16 * 16);
+}
+
+PackedBf16 pack_b_bf16(int64_t k, int64_t n, const float* b, int64_t ldb, uint16_t* out) {
+  if (k > 0 && n > 0) detail::pack_b_bf16_avx512(k, n, b, ldb, out);
+  return {out, k, n};
+}
+
+void gemm_bf16(int64_t m, const float* a, int64_t lda, const PackedBf16& b, float* c,
+               int64_t ldc) {
+  if (m <= 0 || b.n <= 0) return;
+  if (b.k <= 0)
+    scale_rows(m, b.n, 0.0f, c, ldc);
+  else
+    detail::gemm_bf16_avx512(m, a, lda, b, c, ldc);
+}
+
 }  // namespace lstm::kernels

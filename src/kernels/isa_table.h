@@ -24,15 +24,21 @@ struct GemmTable {
 struct ActivationTable {
   void (*sigmoid)(float* y, const float* x, int64_t n);
   void (*tanh)(float* y, const float* x, int64_t n);
+  void (*lstm_step)(const LstmStep& step);
+  void (*gru_step)(const GruStep& step);
 };
 
 extern const GemmTable gemm_scalar, gemm_avx2, gemm_avx512;
+// pack_b_bf16 and gemm_bf16 for k, n (b.k, b.n), m ≥ 1 (gemm_avx512.cpp, for AVX-512 BF16).
+void pack_b_bf16_avx512(int64_t k, int64_t n, const float* b, int64_t ldb, uint16_t* out);
+void gemm_bf16_avx512(int64_t m, const float* a, int64_t lda, const PackedBf16& b, float* c,
+                      int64_t ldc);
 extern const ActivationTable activations_scalar, activations_avx2, activations_avx512;
 
 // The calling thread's scratch buffer number `slot` with room for at least `floats` floats,
 // 64-byte aligned: allocated on first use and reallocated only to grow, so a warm kernel does
 // not allocate. The contents do not survive a call that asks for more room.
-enum class Scratch { a_panels, b_panels, a_rows, count };
+enum class Scratch { a_panels, b_panels, a_rows, a_bf16, count };
 float* scratch(Scratch slot, int64_t floats);
 
 }  // namespace lstm::kernels::detail

@@ -53,9 +53,79 @@ PackedB pack_b(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb,
 void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
                   float beta, float* c, int64_t ldc);
 
+// bfloat16 weights for inference (issue 5, item 8). op(B) = Bᵀ (k × n; B is n × k, as W_hh is
+// stored) rounded to bf16 (to nearest, ties to even) and packed once into the layout of AVX-512
+// BF16's pair dot product (vdpbf16ps): panels of 16 columns; in a panel, pair i of rows
+// (2i, 2i + 1) is 16 × 2 values, column by column: (B[j][2i], B[j][2i + 1]) for j = 0 … 15.
+// k is padded with zeros to even, n to 16.
+struct PackedBf16 {
+  const uint16_t* data = nullptr;
+  int64_t k = 0, n = 0;
+};
+// Whether gemm_bf16 can run: the CPU has AVX-512 BF16 and the AVX-512 path is active.
+bool bf16_supported();
+// uint16 values needed for op(B) (k × n) packed: k rounded up to even × n rounded up to 16.
+int64_t packed_b_bf16_size(int64_t k, int64_t n);
+// Packs Bᵀ (k × n), B (n × k, row stride ldb), into out (packed_b_bf16_size(k, n) values).
+// Needs bf16_supported().
+PackedBf16 pack_b_bf16(int64_t k, int64_t n, const float* b, int64_t ldb, uint16_t* out);
+// C (m × b.n, row stride ldc) = A·B: A (m × b.k, row stride lda) rounded to bf16 like B, every
+// product exact in float32 and summed in float32. Needs bf16_supported().
+void gemm_bf16(int64_t m, const float* a, int64_t lda, const PackedBf16& b, float* c,
+               int64_t ldc);
+
 // y[i] = σ(x[i]) = 1 / (1 + e^(−x[i])); y may equal x.
 void sigmoid(float* y, const float* x, int64_t n);
 // y[i] = tanh(x[i]); y may equal x.
 void tanh(float* y, const float* x, int64_t n);
+
+// Views of the rows of a matrix: element j of row r at data[r·row + j]; with gates, element j of
+// gate q of row r at data[r·row + q·gate + j].
+struct InRows {
+  const float* data;
+  int64_t row;
+};
+struct OutRows {
+  float* data;
+  int64_t row;
+};
+struct InGates {
+  const float* data;
+  int64_t row, gate;
+};
+struct OutGates {
+  float* data;  // null: not stored
+  int64_t row, gate;
+};
+
+// The pointwise part of one LSTM time step, fused into one pass over each row: for `rows`
+// samples and n hidden units, with gx = x W_ihᵀ + b and rec = h_{t−1} W_hhᵀ,
+//   [i f g o] = [σ σ tanh σ](gx + rec)
+//   c_t = f ⊙ c_{t−1} + i ⊙ g;   h_t = o ⊙ tanh(c_t)
+// act receives the activated gates (its data may be gx's: in place). c_new may be c_prev.
+struct LstmStep {
+  int64_t rows, n;
+  InGates gx, rec;
+  InRows c_prev;
+  OutGates act;
+  OutRows c_new, h;
+};
+void lstm_step(const LstmStep& step);
+
+// The pointwise part of one GRU time step (PyTorch's formula), fused likewise: with gx as above
+// (b_ih only) and rec = h_{t−1} W_hhᵀ, b_hh (gate q at b_hh + q·b_gate; null: no bias),
+//   r = σ(gx_r + rec_r + b_hr);  z = σ(gx_z + rec_z + b_hz);  hn = rec_n + b_hn
+//   n = tanh(gx_n + r ⊙ hn);     h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+// act receives [r z n] (its data may be gx's), hn (data nullable) W_hn h_{t−1} + b_hn.
+struct GruStep {
+  int64_t rows, n;
+  InGates gx, rec;
+  const float* b_hh;
+  int64_t b_gate;
+  InRows h_prev;
+  OutGates act;
+  OutRows hn, h;
+};
+void gru_step(const GruStep& step);
 
 }  // namespace lstm::kernels

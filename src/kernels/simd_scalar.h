@@ -18,6 +18,8 @@ struct Scalar {
     if (count > 0) *p = x;
   }
   static Reg add(Reg a, Reg b) { return a + b; }
+  static Reg sub(Reg a, Reg b) { return a - b; }
+  static Reg mul(Reg a, Reg b) { return a * b; }
   static Reg fma(Reg a, Reg b, Reg c) { return a * b + c; }  // a·b + c, rounded twice
   static void transpose(Reg (&)[width]) {}                   // a 1 × 1 block is its own transpose
   static float sum(Reg x) { return x; }

@@ -4,8 +4,9 @@
 // Shape of the computation (docs/math.md has the equations and the derivation of backward):
 //   1. before the time loop, one GEMM gives the input projection of every step,
 //        Gx (T·B, G·H) = X (T·B, I) · W_ihᵀ + b_ih (+ b_hh for LSTM and RNN);
-//   2. per step only the recurrent product h_{t−1} W_hhᵀ remains; it is added into the step's
-//      rows of Gx, and the gate nonlinearities and the state update run on those rows in place;
+//   2. per step only the recurrent product h_{t−1} W_hhᵀ remains; one fused pass per row
+//      (kernels::lstm_step, gru_step) adds it to the step's rows of Gx and runs the gate
+//      nonlinearities and the state update (training keeps the activated gates in place of Gx);
 //   3. backward runs the time loop in reverse for the pointwise gradients and dh_{t−1} = dG_t W_hh,
 //      then three GEMMs over all T·B rows give dW_hh, dW_ih and dX.
 // Work buffers and traces live in the layer from call to call (Buffer), so a warm call does not
@@ -41,28 +42,30 @@ int64_t RecurrentConfig::gate_count() const {
 
 namespace {
 
-// Float storage that a layer keeps from call to call, so that a warm forward or backward pass
+// Storage that a layer keeps from call to call, so that a warm forward or backward pass
 // neither allocates nor faults pages in: get(n) reallocates only when n exceeds every earlier
 // request, and never clears (whoever uses a buffer writes it before reading it).
-class Buffer {
+template <class T>
+class BufferOf {
  public:
-  float* get(int64_t n) {
+  T* get(int64_t n) {
     if (n > capacity_) {
-      storage_.reset(static_cast<float*>(
-          ::operator new (static_cast<std::size_t>(n) * sizeof(float), std::align_val_t{64})));
+      storage_.reset(static_cast<T*>(
+          ::operator new (static_cast<std::size_t>(n) * sizeof(T), std::align_val_t{64})));
       capacity_ = n;
     }
     return storage_.get();
   }
-  float* data() const { return storage_.get(); }
+  T* data() const { return storage_.get(); }
 
  private:
   struct Free {
-    void operator()(float* p) const { ::operator delete (p, std::align_val_t{64}); }
+    void operator()(T* p) const { ::operator delete (p, std::align_val_t{64}); }
   };
-  std::unique_ptr<float, Free> storage_;
+  std::unique_ptr<T, Free> storage_;
   int64_t capacity_ = 0;
 };
+using Buffer = BufferOf<float>;
 
 // What one direction of one layer remembers from a training forward pass for backward.
 // Every buffer is indexed by the time step t it belongs to (also in the reverse direction).
@@ -90,14 +93,6 @@ void swap_batch_and_time(const float* x, int64_t d0, int64_t d1, int64_t f, floa
                   static_cast<std::size_t>(f) * sizeof(float));
 }
 
-// rows (n, width, row stride `stride`) += bias (width,) on every row.
-void add_bias_rows(float* rows, int64_t n, int64_t width, int64_t stride, const float* bias) {
-  for (int64_t r = 0; r < n; ++r) {
-    float* row = rows + r * stride;
-    for (int64_t j = 0; j < width; ++j) row[j] += bias[j];
-  }
-}
-
 // bias_grad (width,) += Σ_r rows[r] over n rows (row stride `stride`).
 void accumulate_column_sums(float* bias_grad, const float* rows, int64_t n, int64_t width,
                             int64_t stride) {
@@ -109,6 +104,12 @@ void accumulate_column_sums(float* bias_grad, const float* rows, int64_t n, int6
 
 void copy_floats(float* dst, const float* src, int64_t n) {
   std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+}
+
+// dst (rows, n, row stride dst_row) = src (rows, n, row stride src_row)
+void copy_rows(float* dst, int64_t dst_row, const float* src, int64_t src_row, int64_t rows,
+               int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) copy_floats(dst + r * dst_row, src + r * src_row, n);
 }
 
 int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
@@ -129,6 +130,7 @@ struct Recurrent::Impl {
   // The last training forward pass.
   bool has_trace = false;
   int64_t batch = 0, steps = 0;
+  bool bf16 = false;  // this call's h_{t−1} W_hhᵀ in bfloat16 (inference, ForwardContext)
   std::vector<int64_t> lengths;  // empty: every sample has all steps
   std::vector<LayerTrace> layer_traces;  // [layer], sized at construction
 
@@ -146,12 +148,15 @@ struct Recurrent::Impl {
     // projection; backward ∂L/∂h_t from later steps and the output, dh_{t−1}, ∂L/∂(o ⊙ tanh c).
     Buffer h_new, cell_out, d_h_total, d_h_prev, d_cell_out;
     Buffer w_hh;  // W_hh packed per chunk for the per-step GEMM (forward/backward_direction)
+    BufferOf<uint16_t> w_hh_bf16;  // W_hh packed per chunk in bfloat16 (ForwardContext::bf16_weights)
+    Buffer bias;  // (G·H) the bias added to Gx (input_projection)
   } work;
 
   // What each team member keeps for itself, for the chunk it is working on.
   struct MemberWork {
     Buffer recurrent;  // (B, G·w_pad) forward: the chunk's columns of h_{t−1} W_hhᵀ
-    Buffer cell;       // (B, n) LSTM: c_t (forward) or tanh(c_t) (backward) of the chunk's units
+    Buffer cell;       // (B, n) LSTM: c_t (forward, with variable lengths) or tanh(c_t)
+                       // (backward) of the chunk's units
   };
   std::vector<MemberWork> member_work;  // [team member]
 
@@ -198,13 +203,51 @@ struct Recurrent::Impl {
     return threads::split(count, chunk_count(), chunk, granule);
   }
 
+  // The threads a direction runs on: one when a time step is too small to share, that is when
+  // its recurrent product h_{t−1} W_hhᵀ is under 2 MFLOP (a phase handed from core to core
+  // costs a microsecond or more, far more when another process holds a core) and W_hh fits in
+  // half of one core's 1 MiB L2 (so that a second core's cache gains nothing); otherwise all.
+  // Which thread computes a chunk never changes a result, so neither does this.
+  int team_threads() const {
+    const int64_t G = cfg.gate_count(), H = cfg.hidden_size, H_out = cfg.output_size();
+    const int64_t step_flop = 2 * batch * G * H * H_out;
+    const int64_t w_hh_bytes = G * H * H_out * static_cast<int64_t>(sizeof(float));
+    constexpr int64_t small_step_flop = 2'000'000, small_weights_bytes = 512 << 10;
+    const bool small = step_flop < small_step_flop && w_hh_bytes <= small_weights_bytes;
+    return small && threads::small_work_on_one_thread() ? 1 : num_threads();
+  }
+
+  // Gx (T·B, G·H) = X W_ihᵀ + b_ih, plus b_hh where it adds straight to the gates (not GRU,
+  // whose b_hn sits inside r ⊙ (W_hn h + b_hn)), for x (T·B, I): every row starts as the bias,
+  // then one GEMM per team member (beta = 1) adds X W_ihᵀ in the member's range of columns. A
+  // GEMM computes each element the same way however its columns are split, so this split may
+  // follow the team size without changing any result.
+  void input_projection(const DirectionParams& p, const float* x, int64_t I, float* gx) {
+    const int64_t rows = steps * batch, GH = cfg.gate_count() * cfg.hidden_size;
+    const bool add_b_hh = cfg.cell != CellType::gru;
+    float* bias = work.bias.get(GH);  // (G·H) b_ih (+ b_hh)
+    if (cfg.bias)
+      for (int64_t j = 0; j < GH; ++j)
+        bias[j] = add_b_hh ? value(p.b_ih)[j] + value(p.b_hh)[j] : value(p.b_ih)[j];
+    threads::run(team_threads(), [&](const Team& team) {
+      const Team::Range columns =
+          threads::split(GH, team.size(), team.index(), kernels::packed_b_panel_width());
+      const int64_t j0 = columns.begin, width = columns.size();
+      if (width <= 0) return;
+      if (cfg.bias)
+        for (int64_t r = 0; r < rows; ++r) copy_floats(gx + r * GH + j0, bias + j0, width);
+      sgemm(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I, I,
+            cfg.bias ? 1.0f : 0.0f, gx + j0, GH);
+    });
+  }
+
   // One direction of one layer over the whole sequence.
   //   x (T, B, I) input; h (B, H_out) and c (B, H) hold the initial state and receive the
   //   final one; y (T, B, Y_width) receives h_t in columns [column, column + H_out), zero where
   //   a sample has ended. trace (nullable) receives what backward needs.
-  // Phase 0 computes Gx and packs W_hh; then each step is a phase (two with a projection) whose
-  // chunks each compute all G gates and the states of one range of hidden units, after the
-  // phase before has completed h_{t−1}.
+  // Gx comes first (input_projection); then phase 0 packs W_hh, and each step is a phase (two
+  // with a projection) whose chunks each compute all G gates and the states of one range of
+  // hidden units, after the phase before has completed h_{t−1}.
   void forward_direction(const DirectionParams& p, const float* x, int64_t I, bool reverse,
                          float* h, float* c, float* y, int64_t Y_width, int64_t column,
                          DirectionTrace* trace) {
@@ -235,29 +278,32 @@ struct Recurrent::Impl {
     const kernels::Isa isa = kernels::active_isa();
     const int64_t w_pad = round_up(chunk_of(H, 0).size(), kernels::packed_b_panel_width(isa));
     const int64_t R = G * w_pad;
-    float* packed = work.w_hh.get(C * R * H_out);
+    // The same in bfloat16 pairs (kernels::PackedBf16) when this call uses bf16 weights.
+    const int64_t bf16_size = bf16 ? kernels::packed_b_bf16_size(H_out, R) : 0;  // per chunk
+    float* packed = bf16 ? nullptr : work.w_hh.get(C * R * H_out);
+    uint16_t* packed_bf16 = bf16 ? work.w_hh_bf16.get(C * bf16_size) : nullptr;
 
+    input_projection(p, x, I, gates);
     const int64_t parts = projected ? 2 : 1;  // phases per step
-    threads::run_phases(num_threads(), 1 + T * parts, C,
+    threads::run_phases(team_threads(), 1 + T * parts, C,
                         [&](const Team& team, int64_t phase, int64_t chunk) {
       const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
       const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
-      const kernels::PackedB w_hh_t{packed + chunk * R * H_out, H_out, R, isa};
+      const kernels::PackedB w_hh_t{bf16 ? nullptr : packed + chunk * R * H_out, H_out, R, isa};
+      const kernels::PackedBf16 w_hh_bf16{bf16 ? packed_bf16 + chunk * bf16_size : nullptr,
+                                          H_out, R};
 
       if (phase == 0) {
-        // Gx (T·B, G·H) = X W_ihᵀ + b_ih, plus b_hh where it adds straight to the gates (not
-        // GRU, whose b_hn sits inside r ⊙ (W_hn h + b_hn)). Per step it becomes the activated
-        // gates.
-        for (int64_t q = 0; q < G; ++q) {
-          float* gx = gates + q * H + u0;
-          sgemm(Trans::no, Trans::yes, T * B, n, I, x, I, value(p.w_ih) + (q * H + u0) * I, I,
-                0.0f, gx, GH);
-          if (cfg.bias) {
-            add_bias_rows(gx, T * B, n, GH, value(p.b_ih) + q * H + u0);
-            if (!is_gru) add_bias_rows(gx, T * B, n, GH, value(p.b_hh) + q * H + u0);
-          }
-          kernels::pack_b(Trans::yes, H_out, n, value(p.w_hh) + (q * H + u0) * H_out, H_out,
-                          packed + chunk * R * H_out + q * w_pad * H_out, isa);
+        const float* w_hh = value(p.w_hh) + u0 * H_out;  // gate q's rows at w_hh + q·H·H_out
+        if (bf16) {
+          uint16_t* out = packed_bf16 + chunk * bf16_size;
+          std::fill(out, out + bf16_size, uint16_t{0});  // the padding columns of each gate
+          for (int64_t q = 0; q < G; ++q)
+            kernels::pack_b_bf16(H_out, n, w_hh + q * H * H_out, H_out, out + q * bf16_size / G);
+        } else {
+          for (int64_t q = 0; q < G; ++q)
+            kernels::pack_b(Trans::yes, H_out, n, w_hh + q * H * H_out, H_out,
+                            packed + chunk * R * H_out + q * w_pad * H_out, isa);
         }
         return;
       }
@@ -293,62 +339,46 @@ struct Recurrent::Impl {
 
       MemberWork& mine = member_work[team.index()];
       float* rec = mine.recurrent.get(B * R);
-      float* c_t = mine.cell.get(B * n);
       // rec (B, G·w_pad) = h_{t−1} W_hhᵀ, this chunk's units
-      kernels::sgemm_packed(Trans::no, B, h_prev, H_out, w_hh_t, 0.0f, rec, R);
-      float* g = gates + t * B * GH;  // (B, G·H) this step's gates
-      for (int64_t b = 0; b < B; ++b) {
-        float* gb = g + b * GH + u0;  // gate q of this chunk's units at gb + q·H
-        float* rb = rec + b * R;      // gate q at rb + q·w_pad
-        if (is_lstm) {
-          // [i f g o] = σ/tanh(Gx_t + h_{t−1} W_hhᵀ)
-          // c_t = f ⊙ c_{t−1} + i ⊙ g;  h_t = o ⊙ tanh(c_t)  (then h_t = W_hr h_t with projection)
-          float *gi = gb, *gf = gb + H, *gg = gb + 2 * H, *go = gb + 3 * H;
-          for (int64_t j = 0; j < n; ++j) {
-            gi[j] += rb[j];
-            gf[j] += rb[w_pad + j];
-            gg[j] += rb[2 * w_pad + j];
-            go[j] += rb[3 * w_pad + j];
-          }
-          kernels::sigmoid(gi, gi, n);
-          kernels::sigmoid(gf, gf, n);
-          kernels::tanh(gg, gg, n);
-          kernels::sigmoid(go, go, n);
-          float* c_b = c + b * H + u0;
-          float* c_t_b = c_t + b * n;
-          for (int64_t j = 0; j < n; ++j) c_t_b[j] = gf[j] * c_b[j] + gi[j] * gg[j];
-          float* out = projected ? cell_out + b * H + u0 : h_new + b * H_out + u0;
-          kernels::tanh(out, c_t_b, n);
-          for (int64_t j = 0; j < n; ++j) out[j] *= go[j];
-          if (trace) {
-            copy_floats(trace->c_prev.data() + (t * B + b) * H + u0, c_b, n);
-            copy_floats(trace->c_new.data() + (t * B + b) * H + u0, c_t_b, n);
-            if (projected) copy_floats(trace->cell_out.data() + (t * B + b) * H + u0, out, n);
-          }
-          if (valid(b, t)) copy_floats(c_b, c_t_b, n);
-        } else if (is_gru) {
-          // r = σ(Gx_r + W_hr h + b_hr);  z = σ(Gx_z + W_hz h + b_hz)
-          // n = tanh(Gx_n + r ⊙ (W_hn h + b_hn));  h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
-          float *gr = gb, *gz = gb + H, *gn = gb + 2 * H;
-          if (cfg.bias)
-            for (int64_t q = 0; q < G; ++q) {
-              const float* bias = value(p.b_hh) + q * H + u0;
-              for (int64_t j = 0; j < n; ++j) rb[q * w_pad + j] = bias[j] + rb[q * w_pad + j];
-            }
-          const float* hn = rb + 2 * w_pad;  // W_hn h + b_hn
-          for (int64_t j = 0; j < n; ++j) {
-            gr[j] += rb[j];
-            gz[j] += rb[w_pad + j];
-          }
-          kernels::sigmoid(gr, gr, n);
-          kernels::sigmoid(gz, gz, n);
-          for (int64_t j = 0; j < n; ++j) gn[j] += gr[j] * hn[j];
-          kernels::tanh(gn, gn, n);
-          const float* h_prev_b = h_prev + b * H_out + u0;
-          float* out = h_new + b * H_out + u0;
-          for (int64_t j = 0; j < n; ++j) out[j] = (1.0f - gz[j]) * gn[j] + gz[j] * h_prev_b[j];
-          if (trace) copy_floats(trace->hn.data() + (t * B + b) * H + u0, hn, n);
-        } else {
+      if (bf16)
+        kernels::gemm_bf16(B, h_prev, H_out, w_hh_bf16, rec, R);
+      else
+        kernels::sgemm_packed(Trans::no, B, h_prev, H_out, w_hh_t, 0.0f, rec, R);
+      float* g = gates + t * B * GH + u0;  // (B, G·H) this step's gates, from the chunk's units
+      const kernels::InGates gx{g, GH, H}, rec_gates{rec, R, w_pad};
+      // Inference needs only the states; training keeps the activated gates (in place of Gx).
+      const kernels::OutGates act{trace ? g : nullptr, GH, H};
+      if (is_lstm) {
+        // The fused step (kernels::lstm_step): gates, c_t, and h_t = o ⊙ tanh(c_t) (with a
+        // projection, the phase after gives h_t = W_hr (o ⊙ tanh(c_t))). A sample past its
+        // length keeps its cell: c_t goes to a side buffer first, unless every sample is valid
+        // and nothing is traced (then c is updated in place).
+        float* c_chunk = c + u0;  // (B, H) c_{t−1}, to become c_t
+        if (trace) copy_rows(trace->c_prev.data() + t * B * H + u0, H, c_chunk, H, B, n);
+        const kernels::OutRows c_new =
+            trace ? kernels::OutRows{trace->c_new.data() + t * B * H + u0, H}
+            : lengths.empty() ? kernels::OutRows{c_chunk, H}
+                              : kernels::OutRows{mine.cell.get(B * n), n};
+        const kernels::OutRows out = projected ? kernels::OutRows{cell_out + u0, H}
+                                               : kernels::OutRows{h_new + u0, H_out};
+        kernels::lstm_step({.rows = B, .n = n, .gx = gx, .rec = rec_gates, .c_prev = {c_chunk, H},
+                            .act = act, .c_new = c_new, .h = out});
+        if (trace && projected)
+          copy_rows(trace->cell_out.data() + t * B * H + u0, H, out.data, H, B, n);
+        if (c_new.data != c_chunk)
+          for (int64_t b = 0; b < B; ++b)
+            if (valid(b, t)) copy_floats(c_chunk + b * H, c_new.data + b * c_new.row, n);
+      } else if (is_gru) {
+        // The fused step (kernels::gru_step): r, z, n and h_t; training keeps W_hn h + b_hn.
+        kernels::gru_step({.rows = B, .n = n, .gx = gx, .rec = rec_gates,
+                           .b_hh = cfg.bias ? value(p.b_hh) + u0 : nullptr, .b_gate = H,
+                           .h_prev = {h_prev + u0, H_out}, .act = act,
+                           .hn = {trace ? trace->hn.data() + t * B * H + u0 : nullptr, H},
+                           .h = {h_new + u0, H_out}});
+      } else {
+        for (int64_t b = 0; b < B; ++b) {
+          float* gb = g + b * GH;
+          const float* rb = rec + b * R;
           // h_t = tanh or relu(Gx_t + h_{t−1} W_hhᵀ)
           for (int64_t j = 0; j < n; ++j) gb[j] += rb[j];
           if (cfg.cell == CellType::rnn_tanh)
@@ -394,7 +424,7 @@ struct Recurrent::Impl {
 
     // Phases per step: [∂L/∂h_t (outputs),] pointwise (units), dh_{t−1} (outputs).
     const int64_t parts = projected ? 3 : 2;
-    threads::run_phases(num_threads(), 2 + T * parts, C,
+    threads::run_phases(team_threads(), 2 + T * parts, C,
                         [&](const Team& team, int64_t phase, int64_t chunk) {
       const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
       const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
@@ -708,6 +738,7 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
 
   m.batch = B;
   m.steps = T;
+  m.bf16 = ctx.bf16_weights && !training && kernels::bf16_supported();
   m.lengths = std::move(lengths);
   m.has_trace = false;
 

@@ -52,6 +52,7 @@ struct BenchOptions {
   int min_repeats = 3;
   uint64_t seed = 0;
   bool json = false;
+  bool bf16 = false;  // inference with bf16 weights (ForwardContext::bf16_weights)
 };
 
 struct BenchResult {
@@ -167,6 +168,7 @@ BenchResult run_one(const BenchOptions& o, const BenchConfig& c, const std::stri
   const auto once = [&] {
     ForwardContext ctx;
     ctx.training = train;
+    ctx.bf16_weights = o.bf16;
     const Clock::time_point t0 = Clock::now();
     RecurrentResult out = layer.forward_sequence(x, nullptr, nullptr, ctx);
     if (train) {
@@ -264,6 +266,7 @@ nlohmann::ordered_json to_json(const BenchOptions& o, const BenchResult& r) {
   j["threads"] = num_threads();
   j["threads_used"] = library_threads_used(r.config.hidden);
   j["isa"] = kernels::isa_name(kernels::active_isa());
+  j["bf16"] = o.bf16 && r.mode == "infer" && kernels::bf16_supported();
   j["ms"] = rounded(r.ms, 6);
   j["ms_min"] = rounded(r.ms_min, 6);
   j["ms_max"] = rounded(r.ms_max, 6);
@@ -395,10 +398,14 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   command->add_option("--seed", o->seed, "Seed of the random weights and data (default: 0)")
       ->type_name("N");
+  command->add_flag("--bf16", o->bf16,
+                    "Inference with W_hh and h rounded to bfloat16 in the recurrent product "
+                    "(ForwardContext::bf16_weights; needs AVX-512 BF16, else ignored; bf16 in "
+                    "the JSON says whether it was used)");
   command->add_flag(
       "--json", o->json,
       "One JSON object per configuration and mode per line: name, cell, mode, input, hidden, "
-      "batch, steps, layers, threads, threads_used, isa, ms (median of one run: forward, or "
+      "batch, steps, layers, threads, threads_used, isa, bf16, ms (median of one run: forward, or "
       "forward+backward in train mode), ms_min, ms_max, forward_ms and backward_ms (train: medians "
       "of the two parts), repeats, page_faults_per_run, gflop (work of one run), gflops "
       "(GFLOP/s at the median), peak_rss_mb (peak resident memory, getrusage), rss_before_mb, "
