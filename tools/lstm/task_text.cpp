@@ -84,6 +84,11 @@ double bits(double nats) { return nats / std::log(2.0); }
 // The characters of a vocabulary, <pad> and <unk> left out.
 int64_t character_count(const Vocabulary& vocabulary) { return vocabulary.size() - 2; }
 
+// "1 epoch", "2 epochs".
+std::string count_of(std::size_t count, const std::string& noun) {
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
 // `value` with `digits` decimals.
 std::string fixed(double value, int digits) {
   std::ostringstream out;
@@ -404,7 +409,7 @@ void train_text(const TrainCommandOptions& options) {
   save_task_model(model, options.model, "text", config_json(config));
 
   const double best = bits(early_stopping->best());
-  std::cout << "wrote " << options.model << ": " << history.epochs.size() << " epochs in "
+  std::cout << "wrote " << options.model << ": " << count_of(history.epochs.size(), "epoch") << " in "
             << std::lround(seconds) << " s, best validation " << fixed(best, 4) << " bits per character (epoch "
             << early_stopping->best_epoch() + 1 << ")"
             << (history.stop_reason.empty() ? "" : "; stopped: " + history.stop_reason) << "\n";
@@ -416,7 +421,7 @@ void train_text(const TrainCommandOptions& options) {
         " distinct in the training part; the last " + std::to_string(end - tail) +
         " characters held out. An LSTM of " + std::to_string(layers) + " x " + std::to_string(hidden) +
         " units (" + std::to_string(model.parameter_count()) + " parameters), trained for " +
-        std::to_string(history.epochs.size()) + " epochs in " + std::to_string(std::lround(seconds)) +
+        count_of(history.epochs.size(), "epoch") + " in " + std::to_string(std::lround(seconds)) +
         " s on sequences of " + std::to_string(seq_length) + " characters" +
         (history.stop_reason.empty() ? "" : "; stopped: " + history.stop_reason) +
         ". The weights kept are those of the epoch with the lowest validation loss.");
