@@ -314,9 +314,11 @@ double stream_nats(StatefulModel& net, const std::vector<int32_t>& ids, int64_t 
   double nats = 0;
   for (int64_t start = 0; start < steps; start += chunk) {
     const int64_t time = std::min(chunk, steps - start);
+    // Where each stream's piece of this chunk begins in ids.
+    const auto piece = [&](int64_t s) { return ids.data() + first_input + s * steps + start; };
     Tensor inputs({streams, time});
     for (int64_t s = 0; s < streams; ++s)
-      for (int64_t t = 0; t < time; ++t) inputs[s * time + t] = static_cast<float>(ids[first_input + s * steps + start + t]);
+      for (int64_t t = 0; t < time; ++t) inputs[s * time + t] = static_cast<float>(piece(s)[t]);
     const Tensor logits = net.forward(inputs);
     const int64_t size = logits.dim(-1);
     for (int64_t s = 0; s < streams; ++s)
@@ -325,7 +327,7 @@ double stream_nats(StatefulModel& net, const std::vector<int32_t>& ids, int64_t 
         const double max_z = *std::max_element(z, z + size);
         double sum = 0;
         for (int64_t j = 0; j < size; ++j) sum += std::exp(z[j] - max_z);
-        nats += std::log(sum) - (z[ids[first_input + s * steps + start + t + 1]] - max_z);
+        nats += std::log(sum) - (z[piece(s)[t + 1]] - max_z);
       }
   }
   return nats;
