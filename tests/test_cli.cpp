@@ -180,7 +180,7 @@ TEST_F(Cli, HelpAndDocsAgree) {
   ASSERT_FALSE(docs.empty()) << "docs/cli.md is missing";
   const ToolResult top = lstm("--help");
   ASSERT_EQ(top.exit_code, 0);
-  for (const std::string command : {"train", "evaluate", "forecast", "predict", "run", "fit", "info"}) {
+  for (const std::string command : {"train", "evaluate", "forecast", "generate", "predict", "run", "fit", "info"}) {
     EXPECT_TRUE(contains(top.out, command)) << top.out;
     EXPECT_TRUE(contains(docs, "## lstm " + command))
         << "docs/cli.md lacks `lstm " << command << "`";

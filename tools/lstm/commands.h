@@ -13,6 +13,8 @@ void add_train_command(CLI::App& app);
 void add_evaluate_command(CLI::App& app);
 // lstm forecast: a series model's next values after the data (cmd_forecast.cpp).
 void add_forecast_command(CLI::App& app);
+// lstm generate: text sampled from a text model (cmd_generate.cpp).
+void add_generate_command(CLI::App& app);
 // lstm predict: a classifier's label for every row of a CSV/TSV (cmd_predict.cpp).
 void add_predict_command(CLI::App& app);
 // lstm run: a model's predictions for the sequences in a .npy file (cmd_run.cpp).

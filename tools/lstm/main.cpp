@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   lstm::cli::add_train_command(app);
   lstm::cli::add_evaluate_command(app);
   lstm::cli::add_forecast_command(app);
+  lstm::cli::add_generate_command(app);
   lstm::cli::add_predict_command(app);
   lstm::cli::add_run_command(app);
   lstm::cli::add_fit_command(app);

@@ -94,6 +94,10 @@ void forecast_series(const std::string& model_path, const std::string& data, int
 
 void train_text(const TrainCommandOptions& options);
 void evaluate_text(const EvaluateCommandOptions& options, TaskModel& model);
+// lstm generate: the prompt and `length` characters sampled after it (temperature, top_k: 0 for
+// all), the same for the same seed, on stdout.
+void generate_text(const std::string& model_path, const std::string& prompt, int64_t length,
+                   double temperature, int64_t top_k, uint64_t seed);
 
 void train_classifier(const TrainCommandOptions& options);
 void evaluate_classifier(const EvaluateCommandOptions& options, TaskModel& model);
