@@ -213,22 +213,25 @@ std::string find_chromium() {
   return "";
 }
 
-TEST_F(ReportFiles, RendersInHeadlessChromium) {
+// Renders an HTML file in headless Chromium (1200×900) and checks that the picture is not blank:
+// a good share of pixels that are not near-white, in several colours (the series' blue and
+// orange, the text, the grid, the heat map), counted at 4 bits per channel, and the first chart's
+// blue and orange series lines on screen.
+::testing::AssertionResult renders(const std::filesystem::path& html, const std::filesystem::path& directory) {
   const std::string chromium = find_chromium();
-  ASSERT_FALSE(chromium.empty()) << "no chromium on PATH; scripts/setup.sh installs Debian's chromium";
-  const std::filesystem::path html = directory_ / "report.html", png = directory_ / "report.png";
-  sample_report().write(html.string());
+  if (chromium.empty())
+    return ::testing::AssertionFailure() << "no chromium on PATH; scripts/setup.sh installs Debian's chromium";
+  const std::filesystem::path png = directory / (html.stem().string() + ".png");
   const std::string command = "timeout 120 " + chromium +
                               " --headless --disable-gpu --no-sandbox --disable-dev-shm-usage --hide-scrollbars"
-                              " --user-data-dir=" + (directory_ / "profile").string() +
+                              " --user-data-dir=" + (directory / "profile").string() +
                               " --screenshot=" + png.string() + " --window-size=1200,900 file://" + html.string() +
-                              " > " + (directory_ / "chromium.log").string() + " 2>&1";
-  ASSERT_EQ(std::system(command.c_str()), 0) << command << "\n" << file_text(directory_ / "chromium.log");
+                              " > " + (directory / "chromium.log").string() + " 2>&1";
+  if (std::system(command.c_str()) != 0)
+    return ::testing::AssertionFailure() << command << "\n" << file_text(directory / "chromium.log");
   const Image image = decode_png(file_text(png));
-  ASSERT_EQ(image.width, 1200);
-  ASSERT_EQ(image.height, 900);
-  // Not blank: a good share of pixels that are not near-white, in several colours (the series'
-  // blue and orange, the text, the grid, the heat map), counted at 4 bits per channel.
+  if (image.width != 1200 || image.height != 900)
+    return ::testing::AssertionFailure() << html << ": a " << image.width << "×" << image.height << " picture";
   int64_t inked = 0;
   std::set<int> colours;
   for (std::size_t p = 0; p < image.rgb.size(); p += 3) {
@@ -237,17 +240,45 @@ TEST_F(ReportFiles, RendersInHeadlessChromium) {
     colours.insert((r >> 4) << 8 | (g >> 4) << 4 | (b >> 4));
   }
   const double inked_share = static_cast<double>(inked) / (image.width * image.height);
-  EXPECT_GT(inked_share, 0.01) << "the screenshot is (almost) blank";
-  EXPECT_GE(colours.size(), 20u) << "the screenshot has too few colours";
-  // The first chart's series colours are on screen.
+  if (inked_share <= 0.01) return ::testing::AssertionFailure() << html << ": the screenshot is (almost) blank";
+  if (colours.size() < 20u) return ::testing::AssertionFailure() << html << ": too few colours";
   const auto has_colour = [&](int r, int g, int b) {
     for (std::size_t p = 0; p < image.rgb.size(); p += 3)
       if (std::abs(image.rgb[p] - r) < 24 && std::abs(image.rgb[p + 1] - g) < 24 && std::abs(image.rgb[p + 2] - b) < 24)
         return true;
     return false;
   };
-  EXPECT_TRUE(has_colour(0x1f, 0x77, 0xb4)) << "no blue series line";
-  EXPECT_TRUE(has_colour(0xff, 0x7f, 0x0e)) << "no orange series line";
+  if (!has_colour(0x1f, 0x77, 0xb4)) return ::testing::AssertionFailure() << html << ": no blue series line";
+  if (!has_colour(0xff, 0x7f, 0x0e)) return ::testing::AssertionFailure() << html << ": no orange series line";
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(ReportFiles, RendersInHeadlessChromium) {
+  const std::filesystem::path html = directory_ / "report.html";
+  sample_report().write(html.string());
+  EXPECT_TRUE(renders(html, directory_));
+}
+
+// The reports `lstm train` and `lstm evaluate` write, for each task, render too.
+TEST_F(ReportFiles, TheCommandsReportsRender) {
+  const std::string source = LSTM_SOURCE_DIR, tool = LSTM_TOOL_PATH;
+  const auto run = [&](const std::string& args) {
+    const std::string command = "'" + tool + "' " + args + " > '" + (directory_ / "out.log").string() + "' 2>&1";
+    return std::system(command.c_str()) == 0 ? std::string() : file_text(directory_ / "out.log");
+  };
+  const std::string dir = directory_.string() + "/";
+  ASSERT_EQ(run("train --data " + source + "/data/timeseries/AirPassengers.csv --epochs 5 --verbose 0 --model " +
+                dir + "air.safetensors --report " + dir + "series_train.html"), "");
+  ASSERT_EQ(run("evaluate --data " + source + "/data/timeseries/AirPassengers.csv --model " + dir +
+                "air.safetensors --report " + dir + "series_evaluate.html"), "");
+  ASSERT_EQ(run("train --task classify --data " + source + "/tests/data/spam_shortest30.tsv --text-column "
+                "subject,body --label-column label --epochs 2 --verbose 0 --model " + dir +
+                "spam.safetensors --report " + dir + "classify_train.html"), "");
+  ASSERT_EQ(run("train --task text --data " + source + "/tests/data/austen_first_lines.txt --seq-length 32 "
+                "--hidden 32 --epochs 2 --verbose 0 --model " + dir + "text.safetensors --report " + dir +
+                "text_train.html"), "");
+  for (const char* html : {"series_train.html", "series_evaluate.html", "classify_train.html", "text_train.html"})
+    EXPECT_TRUE(renders(directory_ / html, directory_)) << html;
 }
 
 }  // namespace
