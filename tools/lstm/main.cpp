@@ -49,7 +49,7 @@ std::string usage_message(const CLI::App& app, const CLI::ParseError& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"lstm.cpp: train, run and inspect LSTM models.", "lstm"};
+  CLI::App app{"lstm.cpp: forecast series, model text and classify texts with LSTMs; train, run and inspect models.", "lstm"};
   app.set_version_flag("--version", std::string("lstm ") + kVersion, "Print the version and exit");
   app.require_subcommand(1);
   app.footer(
