@@ -424,18 +424,13 @@ struct Recurrent::Impl {
 
     // Phases per step: [∂L/∂h_t (outputs),] pointwise (units), dh_{t−1} (outputs).
     const int64_t parts = projected ? 3 : 2;
-    threads::run_phases(team_threads(), 2 + T * parts, C,
+    threads::run_phases(team_threads(), 1 + T * parts, C,
                         [&](const Team& team, int64_t phase, int64_t chunk) {
       const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
       const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
       float* packed_chunk = packed + chunk * packed_size;
       if (phase == 0) {
         kernels::pack_b(Trans::no, GH, n_out, value(p.w_hh) + o0, H_out, packed_chunk, isa);
-        return;
-      }
-      if (phase == 1 + T * parts) {
-        accumulate(p, trace, x, I, chunk, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx,
-                   dx_beta);
         return;
       }
       const int64_t s = (phase - 1) / parts, part = (phase - 1) % parts + (projected ? 0 : 1);
@@ -545,18 +540,32 @@ struct Recurrent::Impl {
         }
       }
     });
+    accumulate(p, trace, x, I, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx, dx_beta);
   }
 
-  // After the backward time loop, over all T·B rows at once, one chunk of the output columns:
+  // After the backward time loop, over all T·B rows at once, one GEMM per team member over its
+  // range of each product's output columns (the sums along T·B are never split, so a column
+  // split changes no element and the results do not depend on the team size):
   //   dW_hh += dA_recᵀ H_prev;  db_hh += Σ dA_rec;  dW_ih += dA_inᵀ X;  db_ih += Σ dA_in;
   //   dX = dx_beta·dX + dA_in W_ih;  dW_hr += dH_tᵀ M
   void accumulate(const DirectionParams& p, const DirectionTrace& trace, const float* x,
-                  int64_t I, int64_t chunk, const float* d_gates, const float* d_rec,
-                  const float* d_h_proj, float* dx, float dx_beta) {
+                  int64_t I, const float* d_gates, const float* d_rec, const float* d_h_proj,
+                  float* dx, float dx_beta) {
+    threads::run(team_threads(), [&](const Team& team) {
+      accumulate_columns(p, trace, x, I, team, d_gates, d_rec, d_h_proj, dx, dx_beta);
+    });
+  }
+  void accumulate_columns(const DirectionParams& p, const DirectionTrace& trace, const float* x,
+                          int64_t I, const Team& team, const float* d_gates, const float* d_rec,
+                          const float* d_h_proj, float* dx, float dx_beta) {
     const int64_t rows = steps * batch, H = cfg.hidden_size, GH = cfg.gate_count() * H,
                   H_out = cfg.output_size(), P = cfg.proj_size;
-    const Team::Range outs = chunk_of(H_out, chunk), inputs = chunk_of(I, chunk),
-                      gate_columns = chunk_of(GH, chunk), units = chunk_of(H, chunk);
+    const int64_t panel = kernels::packed_b_panel_width();
+    const auto mine = [&](int64_t count) {
+      return threads::split(count, team.size(), team.index(), panel);
+    };
+    const Team::Range outs = mine(H_out), inputs = mine(I), gate_columns = mine(GH),
+                      units = mine(H);
     sgemm(Trans::yes, Trans::no, GH, outs.size(), rows, d_rec, GH,
           trace.h_prev.data() + outs.begin, H_out, 1.0f, grad(p.w_hh) + outs.begin, H_out);
     sgemm(Trans::yes, Trans::no, GH, inputs.size(), rows, d_gates, GH, x + inputs.begin, I, 1.0f,
