@@ -1,7 +1,7 @@
 // The kernels (src/kernels) on every ISA path this CPU has, each forced in turn, against
 // double-precision references: sgemm and the pre-packed GEMM on random shapes (odd sizes, every
 // transpose, padded leading dimensions, beta 0 over NaN, 1 and others, empty products), and
-// sigmoid / tanh on dense sweeps, tiny and extreme inputs.
+// sigmoid / tanh on dense sweeps, tiny and extreme inputs; the fused backward cell steps.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -419,6 +419,82 @@ TEST(KernelsActivations, AnyLengthAndInPlace) {
           EXPECT_EQ(in_place[s], y[s]) << "n = " << n << ", i = " << i;
         }
       }
+    }
+  });
+}
+
+// The fused backward steps (lstm_backward_step, gru_backward_step) against the formulas in
+// double on every length up to a few vectors, over rows with padded strides: nothing past n of
+// a row or gate is written.
+TEST(KernelsCells, BackwardStepsMatchDouble) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> unit(0.02f, 0.98f), sym(-1.0f, 1.0f);
+  const auto fill = [&](int64_t count, auto& dist) {
+    std::vector<float> v(static_cast<size_t>(count));
+    for (float& x : v) x = dist(rng);
+    return v;
+  };
+  constexpr float sentinel = 7.0f;
+  for_each_isa([&](Isa) {
+    for (int64_t n : {1, 5, 8, 16, 17, 33, 64, 70}) {
+      const int64_t rows = 3, gate = n + 3, row = 4 * gate + 1;  // 4 gates, padded
+      std::vector<float> act = fill(rows * row, unit), dh = fill(rows * gate, sym),
+                         c_prev = fill(rows * gate, sym), c_new = fill(rows * gate, sym),
+                         hn = fill(rows * gate, sym), h_prev = fill(rows * gate, sym);
+      for (int64_t r = 0; r < rows; ++r)  // LSTM's g and GRU's n are tanh outputs
+        for (int64_t j = 0; j < n; ++j) act[r * row + 2 * gate + j] = sym(rng);
+      std::vector<float> dc = fill(rows * gate, sym), dc_in = dc;
+      std::vector<float> dg(static_cast<size_t>(rows * row), sentinel), drec = dg;
+      kernels::lstm_backward_step({.rows = rows, .n = n, .act = {act.data(), row, gate},
+                                   .dh = {dh.data(), gate}, .c_prev = {c_prev.data(), gate},
+                                   .c_new = {c_new.data(), gate}, .dc = {dc.data(), gate},
+                                   .d_gates = {dg.data(), row, gate}});
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < gate; ++j) {
+          const auto at = [&](const std::vector<float>& v, int64_t q) {
+            return static_cast<double>(v[static_cast<size_t>(r * row + q * gate + j)]);
+          };
+          const size_t k = static_cast<size_t>(r * gate + j);
+          if (j >= n) {
+            EXPECT_EQ(dc[k], dc_in[k]);
+            for (int q = 0; q < 4; ++q) EXPECT_EQ(at(dg, q), sentinel);
+            continue;
+          }
+          const double i = at(act, 0), f = at(act, 1), g = at(act, 2), o = at(act, 3);
+          const double dm = dh[k], th = std::tanh(static_cast<double>(c_new[k]));
+          const double d_c = dc_in[k] + dm * o * (1 - th * th);
+          EXPECT_NEAR(dc[k], d_c * f, 1e-5);
+          EXPECT_NEAR(at(dg, 0), d_c * g * i * (1 - i), 1e-5);
+          EXPECT_NEAR(at(dg, 1), d_c * c_prev[k] * f * (1 - f), 1e-5);
+          EXPECT_NEAR(at(dg, 2), d_c * i * (1 - g * g), 1e-5);
+          EXPECT_NEAR(at(dg, 3), dm * th * o * (1 - o), 1e-5);
+        }
+      std::fill(dg.begin(), dg.end(), sentinel);
+      kernels::gru_backward_step({.rows = rows, .n = n, .act = {act.data(), row, gate},
+                                  .hn = {hn.data(), gate}, .h_prev = {h_prev.data(), gate},
+                                  .dh = {dh.data(), gate}, .d_gates = {dg.data(), row, gate},
+                                  .d_rec = {drec.data(), row, gate}});
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < gate; ++j) {
+          const auto at = [&](const std::vector<float>& v, int64_t q) {
+            return static_cast<double>(v[static_cast<size_t>(r * row + q * gate + j)]);
+          };
+          if (j >= n) {
+            for (int q = 0; q < 3; ++q) EXPECT_EQ(at(dg, q), sentinel);
+            for (int q = 0; q < 3; ++q) EXPECT_EQ(at(drec, q), sentinel);
+            continue;
+          }
+          const size_t k = static_cast<size_t>(r * gate + j);
+          const double rg = at(act, 0), z = at(act, 1), nn = at(act, 2), d = dh[k];
+          const double d_an = d * (1 - z) * (1 - nn * nn);
+          const double dr = d_an * hn[k] * rg * (1 - rg), dz = d * (h_prev[k] - nn) * z * (1 - z);
+          EXPECT_NEAR(at(dg, 0), dr, 1e-5);
+          EXPECT_NEAR(at(drec, 0), dr, 1e-5);
+          EXPECT_NEAR(at(dg, 1), dz, 1e-5);
+          EXPECT_NEAR(at(drec, 1), dz, 1e-5);
+          EXPECT_NEAR(at(dg, 2), d_an, 1e-5);
+          EXPECT_NEAR(at(drec, 2), d_an * rg, 1e-5);
+        }
     }
   });
 }

@@ -26,7 +26,9 @@ using ScalarCells = Cells<simd::Scalar, ScalarFunctions>;
 
 const ActivationTable activations_scalar = {&map_scalar<&ScalarFunctions::sigmoid>,
                                             &map_scalar<&ScalarFunctions::tanh>,
-                                            &ScalarCells::lstm, &ScalarCells::gru};
+                                            &ScalarCells::lstm, &ScalarCells::gru,
+                                            &ScalarCells::lstm_backward,
+                                            &ScalarCells::gru_backward};
 
 }  // namespace detail
 
@@ -52,5 +54,13 @@ void tanh(float* y, const float* x, int64_t n) { activations_for(active_isa()).t
 void lstm_step(const LstmStep& step) { activations_for(active_isa()).lstm_step(step); }
 
 void gru_step(const GruStep& step) { activations_for(active_isa()).gru_step(step); }
+
+void lstm_backward_step(const LstmBackStep& step) {
+  activations_for(active_isa()).lstm_backward_step(step);
+}
+
+void gru_backward_step(const GruBackStep& step) {
+  activations_for(active_isa()).gru_backward_step(step);
+}
 
 }  // namespace lstm::kernels

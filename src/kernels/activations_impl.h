@@ -110,6 +110,67 @@ struct Cells {
       });
     }
   }
+
+  // kernels.h's lstm_backward_step: the products in the order of the formulas, no FMA.
+  static void lstm_backward(const LstmBackStep& s) {
+    const Reg one = V::broadcast(1.0f);
+    for (int64_t r = 0; r < s.rows; ++r) {
+      const float* act = s.act.data + r * s.act.row;
+      const float* dh = s.dh.data + r * s.dh.row;
+      const float* c_prev = s.c_prev.data + r * s.c_prev.row;
+      const float* c_new = s.c_new.data + r * s.c_new.row;
+      float* dc = s.dc.data + r * s.dc.row;
+      float* dg = s.d_gates.data + r * s.d_gates.row;
+      const int64_t ag = s.act.gate, dgg = s.d_gates.gate;
+      over_units(s.n, [&](int64_t j, Lanes lanes) {
+        const Reg i = lanes.load(act + j), f = lanes.load(act + ag + j),
+                  g = lanes.load(act + 2 * ag + j), o = lanes.load(act + 3 * ag + j);
+        const Reg dm = lanes.load(dh + j);
+        const Reg th = F::tanh(lanes.load(c_new + j));
+        const Reg d_o = V::mul(dm, th);
+        const Reg d_c =
+            V::add(lanes.load(dc + j), V::mul(V::mul(dm, o), V::sub(one, V::mul(th, th))));
+        const Reg d_i = V::mul(d_c, g), d_f = V::mul(d_c, lanes.load(c_prev + j)),
+                  d_g = V::mul(d_c, i);
+        lanes.store(dc + j, V::mul(d_c, f));
+        lanes.store(dg + j, V::mul(V::mul(d_i, i), V::sub(one, i)));
+        lanes.store(dg + dgg + j, V::mul(V::mul(d_f, f), V::sub(one, f)));
+        lanes.store(dg + 2 * dgg + j, V::mul(d_g, V::sub(one, V::mul(g, g))));
+        lanes.store(dg + 3 * dgg + j, V::mul(V::mul(d_o, o), V::sub(one, o)));
+      });
+    }
+  }
+
+  // kernels.h's gru_backward_step, likewise.
+  static void gru_backward(const GruBackStep& s) {
+    const Reg one = V::broadcast(1.0f);
+    for (int64_t r = 0; r < s.rows; ++r) {
+      const float* act = s.act.data + r * s.act.row;
+      const float* hn = s.hn.data + r * s.hn.row;
+      const float* h_prev = s.h_prev.data + r * s.h_prev.row;
+      const float* dh = s.dh.data + r * s.dh.row;
+      float* dg = s.d_gates.data + r * s.d_gates.row;
+      float* drec = s.d_rec.data + r * s.d_rec.row;
+      const int64_t ag = s.act.gate, dgg = s.d_gates.gate, drg = s.d_rec.gate;
+      over_units(s.n, [&](int64_t j, Lanes lanes) {
+        const Reg r_gate = lanes.load(act + j), z = lanes.load(act + ag + j),
+                  n = lanes.load(act + 2 * ag + j);
+        const Reg d = lanes.load(dh + j);
+        const Reg d_n = V::mul(d, V::sub(one, z));
+        const Reg d_z = V::mul(d, V::sub(lanes.load(h_prev + j), n));
+        const Reg d_an = V::mul(d_n, V::sub(one, V::mul(n, n)));
+        const Reg d_r = V::mul(d_an, lanes.load(hn + j));
+        const Reg dr_pre = V::mul(V::mul(d_r, r_gate), V::sub(one, r_gate));
+        const Reg dz_pre = V::mul(V::mul(d_z, z), V::sub(one, z));
+        lanes.store(dg + j, dr_pre);
+        lanes.store(drec + j, dr_pre);
+        lanes.store(dg + dgg + j, dz_pre);
+        lanes.store(drec + drg + j, dz_pre);
+        lanes.store(dg + 2 * dgg + j, d_an);
+        lanes.store(drec + 2 * drg + j, V::mul(d_an, r_gate));
+      });
+    }
+  }
 };
 
 template <class V>
@@ -172,7 +233,8 @@ struct Activations {
   }
 
   static constexpr ActivationTable table() {
-    return {&map<&sigmoid>, &map<&tanh>, &Cells<V, Activations>::lstm, &Cells<V, Activations>::gru};
+    return {&map<&sigmoid>, &map<&tanh>, &Cells<V, Activations>::lstm, &Cells<V, Activations>::gru,
+            &Cells<V, Activations>::lstm_backward, &Cells<V, Activations>::gru_backward};
   }
 };
 

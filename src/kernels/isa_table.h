@@ -26,6 +26,8 @@ struct ActivationTable {
   void (*tanh)(float* y, const float* x, int64_t n);
   void (*lstm_step)(const LstmStep& step);
   void (*gru_step)(const GruStep& step);
+  void (*lstm_backward_step)(const LstmBackStep& step);
+  void (*gru_backward_step)(const GruBackStep& step);
 };
 
 extern const GemmTable gemm_scalar, gemm_avx2, gemm_avx512;

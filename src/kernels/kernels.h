@@ -128,4 +128,32 @@ struct GruStep {
 };
 void gru_step(const GruStep& step);
 
+// The pointwise part of one LSTM step of backward, fused likewise, for `rows` samples and n units:
+// with act = [i f g o] (activated, as lstm_step stores them), dh = ∂L/∂(o ⊙ tanh c_t) and dc
+// holding ∂L/∂c_t from later steps,
+//   do = dh ⊙ tanh(c_t);  dc_t = dc + dh ⊙ o ⊙ (1 − tanh²(c_t))
+//   d_gates = [dc_t ⊙ g ⊙ i(1 − i), dc_t ⊙ c_{t−1} ⊙ f(1 − f), dc_t ⊙ i ⊙ (1 − g²), do ⊙ o(1 − o)]
+//   dc ← dc_t ⊙ f   (∂L/∂c_{t−1})
+struct LstmBackStep {
+  int64_t rows, n;
+  InGates act;
+  InRows dh, c_prev, c_new;
+  OutRows dc;  // read and written
+  OutGates d_gates;
+};
+void lstm_backward_step(const LstmBackStep& step);
+
+// The pointwise part of one GRU step of backward: with act = [r z n], hn = W_hn h_{t−1} + b_hn
+// and dh = ∂L/∂h_t,
+//   dn = dh ⊙ (1 − z);  dz = dh ⊙ (h_{t−1} − n);  da_n = dn ⊙ (1 − n²)
+//   d_gates = [da_n ⊙ hn ⊙ r(1 − r), dz ⊙ z(1 − z), da_n]
+//   d_rec   = [the same,             the same,      da_n ⊙ r]
+struct GruBackStep {
+  int64_t rows, n;
+  InGates act;
+  InRows hn, h_prev, dh;
+  OutGates d_gates, d_rec;
+};
+void gru_backward_step(const GruBackStep& step);
+
 }  // namespace lstm::kernels

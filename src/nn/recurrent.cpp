@@ -155,8 +155,7 @@ struct Recurrent::Impl {
   // What each team member keeps for itself, for the chunk it is working on.
   struct MemberWork {
     Buffer recurrent;  // (B, G·w_pad) forward: the chunk's columns of h_{t−1} W_hhᵀ
-    Buffer cell;       // (B, n) LSTM: c_t (forward, with variable lengths) or tanh(c_t)
-                       // (backward) of the chunk's units
+    Buffer cell;       // (B, n) LSTM: c_t of the chunk's units (forward, with variable lengths)
   };
   std::vector<MemberWork> member_work;  // [team member]
 
@@ -424,18 +423,13 @@ struct Recurrent::Impl {
 
     // Phases per step: [∂L/∂h_t (outputs),] pointwise (units), dh_{t−1} (outputs).
     const int64_t parts = projected ? 3 : 2;
-    threads::run_phases(team_threads(), 2 + T * parts, C,
-                        [&](const Team& team, int64_t phase, int64_t chunk) {
+    threads::run_phases(team_threads(), 1 + T * parts, C,
+                        [&](const Team&, int64_t phase, int64_t chunk) {
       const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
       const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
       float* packed_chunk = packed + chunk * packed_size;
       if (phase == 0) {
         kernels::pack_b(Trans::no, GH, n_out, value(p.w_hh) + o0, H_out, packed_chunk, isa);
-        return;
-      }
-      if (phase == 1 + T * parts) {
-        accumulate(p, trace, x, I, chunk, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx,
-                   dx_beta);
         return;
       }
       const int64_t s = (phase - 1) / parts, part = (phase - 1) % parts + (projected ? 0 : 1);
@@ -483,8 +477,12 @@ struct Recurrent::Impl {
               d_cell_out + u0, H);
       }
 
-      float* tanh_c = member_work[team.index()].cell.get(B * n);  // tanh(c_t), recomputed
-      for (int64_t b = 0; b < B; ++b) {
+      // The fused pointwise backward (kernels::lstm_backward_step / gru_backward_step) over each
+      // run of consecutive samples still running at t; a finished sample's gate gradients are 0
+      // and its dc passes through.
+      const float* dm_base = projected ? d_cell_out : d_h_total;  // ∂L/∂(o ⊙ tanh c_t) (LSTM)
+      const int64_t dm_row = projected ? H : H_out;
+      for (int64_t b = 0; b < B;) {
         float* dg_b = dg + b * GH + u0;  // gate q of this chunk's units at dg_b + q·H
         float* drec_b = is_gru ? d_recurrent + (t * B + b) * GH + u0 : nullptr;
         if (!valid(b, t)) {
@@ -492,71 +490,69 @@ struct Recurrent::Impl {
             std::fill(dg_b + q * H, dg_b + q * H + n, 0.0f);
             if (is_gru) std::fill(drec_b + q * H, drec_b + q * H + n, 0.0f);
           }
+          ++b;
           continue;
         }
-        const float* gb = g + b * GH + u0;
+        int64_t end = b + 1;
+        while (end < B && valid(end, t)) ++end;
+        const int64_t rows = end - b, row = t * B + b;
+        const kernels::InGates act{g + b * GH + u0, GH, H};
+        const kernels::OutGates dg_view{dg_b, GH, H};
         if (is_lstm) {
-          // m = o ⊙ tanh(c_t):   do = dm ⊙ tanh(c_t);  dc_t += dm ⊙ o ⊙ (1 − tanh²(c_t))
-          // c_t = f ⊙ c_{t−1} + i ⊙ g:  di = dc_t ⊙ g;  df = dc_t ⊙ c_{t−1};  dg = dc_t ⊙ i;
-          //                             dc_{t−1} = dc_t ⊙ f
-          // through σ: dpre = d ⊙ s(1 − s);  through tanh: dpre = d ⊙ (1 − g²)
-          const float *gi = gb, *gf = gb + H, *gg = gb + 2 * H, *go = gb + 3 * H;
-          const float* dm = (projected ? d_cell_out + b * H : d_h_total + b * H_out) + u0;
-          const float* c_prev = trace.c_prev.data() + (t * B + b) * H + u0;
-          const float* c_new = trace.c_new.data() + (t * B + b) * H + u0;
-          float* dc_b = dc + b * H + u0;
-          float* th_b = tanh_c + b * n;
-          kernels::tanh(th_b, c_new, n);
-          for (int64_t j = 0; j < n; ++j) {
-            const float th = th_b[j];
-            const float d_o = dm[j] * th;
-            const float d_c = dc_b[j] + dm[j] * go[j] * (1.0f - th * th);
-            const float d_i = d_c * gg[j], d_f = d_c * c_prev[j], d_g = d_c * gi[j];
-            dc_b[j] = d_c * gf[j];
-            dg_b[j] = d_i * gi[j] * (1.0f - gi[j]);
-            dg_b[H + j] = d_f * gf[j] * (1.0f - gf[j]);
-            dg_b[2 * H + j] = d_g * (1.0f - gg[j] * gg[j]);
-            dg_b[3 * H + j] = d_o * go[j] * (1.0f - go[j]);
-          }
-        } else if (is_gru) {
-          // h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}:  dn = dh ⊙ (1 − z);  dz = dh ⊙ (h_{t−1} − n);
-          //   direct dh_{t−1} = dh ⊙ z
-          // n = tanh(a_n + r ⊙ hn):  da_n = dn ⊙ (1 − n²);  dhn = da_n ⊙ r;  dr = da_n ⊙ hn
-          const float *gr = gb, *gz = gb + H, *gn = gb + 2 * H;
-          const float* hn = trace.hn.data() + (t * B + b) * H + u0;
-          const float* h_prev = trace.h_prev.data() + (t * B + b) * H_out + u0;
-          const float* dht = d_h_total + b * H_out + u0;
-          for (int64_t j = 0; j < n; ++j) {
-            const float d_n = dht[j] * (1.0f - gz[j]);
-            const float d_z = dht[j] * (h_prev[j] - gn[j]);
-            const float d_an = d_n * (1.0f - gn[j] * gn[j]);
-            const float d_r = d_an * hn[j];
-            dg_b[j] = drec_b[j] = d_r * gr[j] * (1.0f - gr[j]);
-            dg_b[H + j] = drec_b[H + j] = d_z * gz[j] * (1.0f - gz[j]);
-            dg_b[2 * H + j] = d_an;
-            drec_b[2 * H + j] = d_an * gr[j];
-          }
-        } else {
+          kernels::lstm_backward_step({.rows = rows, .n = n, .act = act,
+                                       .dh = {dm_base + b * dm_row + u0, dm_row},
+                                       .c_prev = {trace.c_prev.data() + row * H + u0, H},
+                                       .c_new = {trace.c_new.data() + row * H + u0, H},
+                                       .dc = {dc + b * H + u0, H}, .d_gates = dg_view});
+          b = end;
+          continue;
+        }
+        if (is_gru) {
+          kernels::gru_backward_step({.rows = rows, .n = n, .act = act,
+                                      .hn = {trace.hn.data() + row * H + u0, H},
+                                      .h_prev = {trace.h_prev.data() + row * H_out + u0, H_out},
+                                      .dh = {d_h_total + b * H_out + u0, H_out},
+                                      .d_gates = dg_view, .d_rec = {drec_b, GH, H}});
+          b = end;
+          continue;
+        }
+        for (; b < end; ++b) {
+          float* dg_r = dg + b * GH + u0;
+          const float* gb = g + b * GH + u0;
           // h_t = φ(a):  da = dh ⊙ φ'(a), with tanh' = 1 − h², relu' = [h > 0]
           const bool is_tanh = cfg.cell == CellType::rnn_tanh;
           const float* dht = d_h_total + b * H_out + u0;
           for (int64_t j = 0; j < n; ++j)
-            dg_b[j] = is_tanh ? dht[j] * (1.0f - gb[j] * gb[j]) : gb[j] > 0 ? dht[j] : 0.0f;
+            dg_r[j] = is_tanh ? dht[j] * (1.0f - gb[j] * gb[j]) : gb[j] > 0 ? dht[j] : 0.0f;
         }
       }
     });
+    accumulate(p, trace, x, I, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx, dx_beta);
   }
 
-  // After the backward time loop, over all T·B rows at once, one chunk of the output columns:
+  // After the backward time loop, over all T·B rows at once, one GEMM per team member over its
+  // range of each product's output columns (the sums along T·B are never split, so a column
+  // split changes no element and the results do not depend on the team size):
   //   dW_hh += dA_recᵀ H_prev;  db_hh += Σ dA_rec;  dW_ih += dA_inᵀ X;  db_ih += Σ dA_in;
   //   dX = dx_beta·dX + dA_in W_ih;  dW_hr += dH_tᵀ M
   void accumulate(const DirectionParams& p, const DirectionTrace& trace, const float* x,
-                  int64_t I, int64_t chunk, const float* d_gates, const float* d_rec,
-                  const float* d_h_proj, float* dx, float dx_beta) {
+                  int64_t I, const float* d_gates, const float* d_rec, const float* d_h_proj,
+                  float* dx, float dx_beta) {
+    threads::run(team_threads(), [&](const Team& team) {
+      accumulate_columns(p, trace, x, I, team, d_gates, d_rec, d_h_proj, dx, dx_beta);
+    });
+  }
+  void accumulate_columns(const DirectionParams& p, const DirectionTrace& trace, const float* x,
+                          int64_t I, const Team& team, const float* d_gates, const float* d_rec,
+                          const float* d_h_proj, float* dx, float dx_beta) {
     const int64_t rows = steps * batch, H = cfg.hidden_size, GH = cfg.gate_count() * H,
                   H_out = cfg.output_size(), P = cfg.proj_size;
-    const Team::Range outs = chunk_of(H_out, chunk), inputs = chunk_of(I, chunk),
-                      gate_columns = chunk_of(GH, chunk), units = chunk_of(H, chunk);
+    const int64_t panel = kernels::packed_b_panel_width();
+    const auto mine = [&](int64_t count) {
+      return threads::split(count, team.size(), team.index(), panel);
+    };
+    const Team::Range outs = mine(H_out), inputs = mine(I), gate_columns = mine(GH),
+                      units = mine(H);
     sgemm(Trans::yes, Trans::no, GH, outs.size(), rows, d_rec, GH,
           trace.h_prev.data() + outs.begin, H_out, 1.0f, grad(p.w_hh) + outs.begin, H_out);
     sgemm(Trans::yes, Trans::no, GH, inputs.size(), rows, d_gates, GH, x + inputs.begin, I, 1.0f,
