@@ -1,14 +1,18 @@
 // --task series: forecasting a column of a CSV (docs/data.md has the data conventions).
 //
-// The model sees each window relative to its last step. With z the standardised series (mean
-// and deviation of the training rows) and s_c the deviation of z_c's one-step changes over the
-// training rows, a sample starting at t has inputs
-//     x[k, c] = (z[t − W + k, c] − z[t − 1, c]) / s_c          k = 0 … W − 1
+// The model sees each window relative to its last step, in units of the window's own scale.
+// With z the standardised series (mean and deviation of the training rows), s_c the deviation
+// of z_c's one-step changes over the training rows, and, for the window of rows t − W … t − 1,
+//     σ_c = max( sqrt( 1/(W−1) · Σ_{r=t−W+1}^{t−1} (z[r, c] − z[r − 1, c])² ),  0.1 · s_c )
+// (its local scale: the RMS of its changes), a sample starting at t has inputs
+//     x[k, c] = (z[t − W + k, c] − z[t − 1, c]) / σ_c          k = 0 … W − 1
 // and targets
-//     y[h] = (z[t + h, 0] − z[t − 1, 0]) / s_0                  h = 0 … H − 1,
-// so the forecast is ẑ[t + h] = z[t − 1] + s_0 · ŷ[h]. A series that trends beyond the range it
-// was trained on then looks like what the model has seen, and an output of zero is the naive
-// forecast: the network learns what to add to it.
+//     y[h] = (z[t + h, 0] − z[t − 1, 0]) / σ_0                  h = 0 … H − 1,
+// so the forecast is ẑ[t + h] = z[t − 1] + σ_0 · ŷ[h]. A series that trends beyond the range it
+// was trained on, or whose swings grow (a price index whose daily moves are four times larger
+// at the end than in the training part), then looks like what the model has seen, and an output
+// of zero is the naive forecast: the network learns what to add to it. (This is instance
+// normalisation, as in RevIN, Kim et al. 2022, with the naive forecast as the reference.)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -36,6 +40,7 @@ constexpr int64_t kDefaultBatch = 32;
 constexpr double kDefaultLr = 2e-3;
 constexpr int64_t kDefaultPatience = 30;
 constexpr double kDefaultMaxSeconds = 90.0;
+constexpr double kLocalScaleFloor = 0.1;
 
 // Everything needed to use a trained series model again; stored as its task_config.
 struct SeriesConfig {
@@ -125,22 +130,41 @@ std::vector<double> change_scales(const std::vector<double>& z, int64_t columns,
   return scales;
 }
 
-// Standardised windows made relative to each window's last step, in place (the equations at the
-// top).
+// σ_c at a window whose last row is t − 1: the root mean square of z_c's one-step changes within
+// the window, floored at kLocalScaleFloor · s_c so that a flat window does not blow up; s_c
+// itself when the window is too short to have changes (the equations at the top).
+double local_scale(const std::vector<double>& z, const SeriesConfig& config, int64_t last_row,
+                   int64_t column) {
+  const auto columns = static_cast<int64_t>(config.change_scale.size());
+  const int64_t changes = config.window - 1;
+  if (changes < 1) return config.change_scale[column];
+  double sum_squares = 0.0;
+  for (int64_t r = last_row - changes + 1; r <= last_row; ++r) {
+    const double d = z[r * columns + column] - z[(r - 1) * columns + column];
+    sum_squares += d * d;
+  }
+  return std::max(std::sqrt(sum_squares / double(changes)),
+                  kLocalScaleFloor * config.change_scale[column]);
+}
+
+// Standardised windows made relative to each window's last step and scaled by its local scale,
+// in place (the equations at the top).
 void make_relative(Windows& w, const std::vector<double>& z, const SeriesConfig& config) {
   const auto columns = static_cast<int64_t>(config.change_scale.size());
   const int64_t samples = w.inputs.empty() ? 0 : w.inputs.dim(0);
   const int64_t window = config.window, horizon = config.horizon;
+  std::vector<double> scale(columns);  // σ_c of this window
   for (int64_t s = 0; s < samples; ++s) {
     const int64_t last_row = w.target_start[s] - 1;
+    for (int64_t c = 0; c < columns; ++c) scale[c] = local_scale(z, config, last_row, c);
     for (int64_t k = 0; k < window; ++k)
       for (int64_t c = 0; c < columns; ++c) {
         float& x = w.inputs[(s * window + k) * columns + c];
-        x = static_cast<float>((x - z[last_row * columns + c]) / config.change_scale[c]);
+        x = static_cast<float>((x - z[last_row * columns + c]) / scale[c]);
       }
     for (int64_t h = 0; h < horizon; ++h) {
       float& y = w.targets[s * horizon + h];
-      y = static_cast<float>((y - z[last_row * columns]) / config.change_scale[0]);
+      y = static_cast<float>((y - z[last_row * columns]) / scale[0]);
     }
   }
 }
@@ -162,10 +186,11 @@ Tensor forecasts(Sequential& model, const Windows& w, const std::vector<double>&
   const auto columns = static_cast<int64_t>(config.change_scale.size());
   Tensor out(y.shape());
   for (int64_t s = 0; s < y.dim(0); ++s) {
-    const double last = z[(w.target_start[s] - 1) * columns];
+    const int64_t last_row = w.target_start[s] - 1;
+    const double last = z[last_row * columns], scale = local_scale(z, config, last_row, 0);
     for (int64_t h = 0; h < config.horizon; ++h)
-      out[s * config.horizon + h] = static_cast<float>(config.scaler.inverse(
-          last + config.change_scale[0] * y[s * config.horizon + h], 0));
+      out[s * config.horizon + h] =
+          static_cast<float>(config.scaler.inverse(last + scale * y[s * config.horizon + h], 0));
   }
   return out;
 }
