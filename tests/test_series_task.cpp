@@ -96,6 +96,44 @@ TEST_F(SeriesTask, TrainEvaluateForecastOnAirPassengers) {
   EXPECT_EQ(steps, 14);
 }
 
+// Reads `lstm forecast`'s CSV (step,value lines after a header) into its values.
+std::vector<double> forecast_values(const std::string& csv) {
+  std::istringstream lines(csv);
+  std::string line;
+  std::getline(lines, line);
+  std::vector<double> values;
+  while (std::getline(lines, line)) values.push_back(std::stod(line.substr(line.find(',') + 1)));
+  return values;
+}
+
+// Each window is divided by its own scale, so a model applied to a series four times larger (as
+// a price index is after years of growth) forecasts four times larger values: exactly what
+// the same model forecasts for the original series, ×4. With one scale fixed at training, the
+// inputs would be four times what the model was trained on.
+TEST_F(SeriesTask, ForecastsScaleWithTheSeries) {
+  ASSERT_EQ(train(kAir).exit_code, 0);
+  std::istringstream rows(read_text(kAir));
+  std::string line, scaled;
+  std::getline(rows, line);
+  scaled += line + "\n";
+  while (std::getline(rows, line)) {
+    const auto last_comma = line.rfind(',');
+    scaled += line.substr(0, last_comma + 1) + std::to_string(4 * std::stoi(line.substr(last_comma + 1))) + "\n";
+  }
+  const auto forecast = [&](const std::string& data) {
+    const auto run = lstm("forecast --model " + quoted(path("model.safetensors")) + " --data " +
+                          quoted(data) + " --steps 6");
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    return forecast_values(run.out);
+  };
+  const std::vector<double> original = forecast(kAir);
+  const std::vector<double> fourfold = forecast(write("fourfold.csv", scaled));
+  ASSERT_EQ(original.size(), 6u);
+  ASSERT_EQ(fourfold.size(), 6u);
+  for (std::size_t i = 0; i < original.size(); ++i)
+    EXPECT_NEAR(fourfold[i], 4 * original[i], 1e-4 * 4 * original[i]) << "step " << i + 1;
+}
+
 TEST_F(SeriesTask, MultivariateWithAHorizon) {
   const auto trained = train(kEuStockCut, "--target DAX --features SMI,CAC --horizon 3 --window 10");
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
