@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
+#include <mutex>
+#include <new>
 #include <numbers>
 #include <sstream>
 
@@ -19,6 +22,73 @@ std::string shape_string(const Shape& shape) {
   return out.str();
 }
 
+namespace detail {
+namespace {
+
+// Freed blocks kept for reuse, oldest first; the mutex guards both members.
+struct ReusedBlocks {
+  struct Block {
+    void* data;
+    std::size_t bytes, alignment;
+  };
+  std::mutex mutex;
+  std::deque<Block> blocks;
+  std::size_t bytes = 0;
+};
+
+ReusedBlocks& reused_blocks() {
+  static ReusedBlocks* reused = new ReusedBlocks;  // never destroyed: tensors may outlive main
+  return *reused;
+}
+
+void free_now(const ReusedBlocks::Block& block) {
+  ::operator delete(block.data, std::align_val_t(block.alignment));
+}
+
+}  // namespace
+
+void* allocate_block(std::size_t bytes, std::size_t alignment) {
+  if (bytes >= kReusedBlockBytes) {
+    ReusedBlocks& reused = reused_blocks();
+    const std::lock_guard lock(reused.mutex);
+    // The most recently freed block of this size: the likeliest to be in cache.
+    for (auto it = reused.blocks.rbegin(); it != reused.blocks.rend(); ++it)
+      if (it->bytes == bytes && it->alignment == alignment) {
+        void* data = it->data;
+        reused.bytes -= bytes;
+        reused.blocks.erase(std::next(it).base());
+        return data;
+      }
+  }
+  return ::operator new(bytes, std::align_val_t(alignment));
+}
+
+void free_block(void* block, std::size_t bytes, std::size_t alignment) noexcept {
+  if (bytes < kReusedBlockBytes || bytes > kReusedBytesLimit) {
+    ::operator delete(block, std::align_val_t(alignment));
+    return;
+  }
+  ReusedBlocks& reused = reused_blocks();
+  const std::lock_guard lock(reused.mutex);
+  reused.blocks.push_back({block, bytes, alignment});
+  reused.bytes += bytes;
+  while (reused.bytes > kReusedBytesLimit) {
+    free_now(reused.blocks.front());
+    reused.bytes -= reused.blocks.front().bytes;
+    reused.blocks.pop_front();
+  }
+}
+
+}  // namespace detail
+
+void release_reused_blocks() {
+  detail::ReusedBlocks& reused = detail::reused_blocks();
+  const std::lock_guard lock(reused.mutex);
+  for (const auto& block : reused.blocks) detail::free_now(block);
+  reused.blocks.clear();
+  reused.bytes = 0;
+}
+
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) {
@@ -30,6 +100,13 @@ int64_t shape_numel(const Shape& shape) {
 
 Tensor::Tensor(Shape shape, float fill)
     : shape_(std::move(shape)), data_(static_cast<std::size_t>(shape_numel(shape_)), fill) {}
+
+Tensor Tensor::uninitialized(Shape shape) {
+  Tensor t;
+  t.data_.resize(static_cast<std::size_t>(shape_numel(shape)));  // default-initialised: no writes
+  t.shape_ = std::move(shape);
+  return t;
+}
 
 Tensor::Tensor(Shape shape, std::initializer_list<float> values) : shape_(std::move(shape)) {
   if (static_cast<int64_t>(values.size()) != shape_numel(shape_))

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "lstm/tensor.h"
 
 TEST(Tensor, ShapeAndErrors) {
@@ -27,4 +30,24 @@ TEST(Rng, SameSeedSameSequence) {
     EXPECT_GE(u, 0.0f);
     EXPECT_LT(u, 1.0f);
   }
+}
+
+// Large tensor storage is kept when freed and handed to the next tensor of the same size, so a
+// training loop that allocates the same shapes every step faults no pages in after the first.
+TEST(Tensor, LargeStorageIsReused) {
+  const lstm::Shape large{256, 1024};  // 1 MiB, above detail::kReusedBlockBytes
+  const float* first = nullptr;
+  {
+    lstm::Tensor t(large);
+    first = t.data();
+  }
+  const lstm::Tensor again = lstm::Tensor::uninitialized(large);
+  EXPECT_EQ(again.data(), first);
+  EXPECT_EQ(again.shape(), large);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(again.data()) % 64, 0u);
+  // A reused block is cleared when the constructor asks for zeros.
+  { lstm::Tensor ones(large, 1.0f); }
+  const lstm::Tensor zeros(large);
+  EXPECT_TRUE(std::all_of(zeros.begin(), zeros.end(), [](float v) { return v == 0.0f; }));
+  lstm::release_reused_blocks();
 }

@@ -782,11 +782,11 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
   m.has_trace = training;
 
   if (cfg.return_sequences) {
-    result.output = Tensor({B, T, D * H_out});
+    result.output = Tensor::uninitialized({B, T, D * H_out});
     swap_batch_and_time(input, T, B, D * H_out, result.output.data());
   } else {
     // The last layer's final states, [forward, reverse]: (B, D·H_out).
-    result.output = Tensor({B, D * H_out});
+    result.output = Tensor::uninitialized({B, D * H_out});
     for (int64_t d = 0; d < D; ++d)
       for (int64_t b = 0; b < B; ++b)
         copy_floats(result.output.data() + (b * D + d) * H_out,
@@ -847,7 +847,7 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
     }
     dy = dx;
   }
-  grads.d_input = Tensor({B, T, cfg.input_size});
+  grads.d_input = Tensor::uninitialized({B, T, cfg.input_size});
   swap_batch_and_time(dy, T, B, cfg.input_size, grads.d_input.data());
   return grads;
 }
