@@ -41,15 +41,16 @@ struct Gemm {
 
   // ---------------------------------------------------------------- register tile (blocked)
 
-  // acc (ROWS × NR) += a (ROWS) ⊗ b (NR): one step p of the tile's product.
+  // acc (ROWS × NR) += a (ROWS) ⊗ b (NR): one step p of the tile's product, with element r of a
+  // at a[r·a_row].
   template <int ROWS>
-  static void multiply_add(Reg (&acc)[ROWS][NV], const float* a, const float* b) {
+  static void multiply_add(Reg (&acc)[ROWS][NV], const float* a, int64_t a_row, const float* b) {
     Reg b_row[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) b_row[v] = V::load(b + v * W);
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; ++r) {
-      const Reg a_r = V::broadcast(a[r]);
+      const Reg a_r = V::broadcast(a[r * a_row]);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(a_r, b_row[v], acc[r][v]);
     }
@@ -82,12 +83,15 @@ struct Gemm {
   }
 
   // C tile (ROWS × cols, row stride ldc; ROWS ≤ MR, cols ≤ NR) = beta·C + A·B over depth k, with
-  // A a packed panel (k × ROWS: element (p, r) at a[p·ROWS + r]) and B k × NR with row stride
-  // b_stride. A tile too small to hide the FMA latency keeps several accumulator sets (one per
-  // p mod sets), added up at the end.
-  template <int ROWS>
-  static void tile(int64_t k, const float* a, const float* b, int64_t b_stride, float beta,
-                   float* c, int64_t ldc, int cols) {
+  // A either a packed panel (DIRECT false: k × ROWS, element (p, r) at a[p·ROWS + r]) or rows of
+  // op(A) where they lie (DIRECT: element (p, r) at a[r·a_row + p]), and B k × NR with row
+  // stride b_stride. The two read the same values in the same order, so they give the same C.
+  // A tile too small to hide the FMA latency keeps several accumulator sets (one per p mod
+  // sets), added up at the end.
+  template <int ROWS, bool DIRECT>
+  static void tile(int64_t k, const float* a, int64_t a_row, const float* b, int64_t b_stride,
+                   float beta, float* c, int64_t ldc, int cols) {
+    const int64_t a_step = DIRECT ? 1 : ROWS, a_lane = DIRECT ? a_row : 1;  // strides of p, r
     constexpr int per_set = ROWS * NV;
     constexpr int sets =
         per_set >= min_accumulators ? 1 : (min_accumulators + per_set - 1) / per_set;
@@ -102,8 +106,8 @@ struct Gemm {
     for (; p + sets <= k; p += sets)
 #pragma GCC unroll 4
       for (int s = 0; s < sets; ++s)
-        multiply_add<ROWS>(acc[s], a + (p + s) * ROWS, b + (p + s) * b_stride);
-    for (; p < k; ++p) multiply_add<ROWS>(acc[0], a + p * ROWS, b + p * b_stride);
+        multiply_add<ROWS>(acc[s], a + (p + s) * a_step, a_lane, b + (p + s) * b_stride);
+    for (; p < k; ++p) multiply_add<ROWS>(acc[0], a + p * a_step, a_lane, b + p * b_stride);
 #pragma GCC unroll 4
     for (int s = 1; s < sets; ++s)
 #pragma GCC unroll 16
@@ -113,14 +117,16 @@ struct Gemm {
     update_c<ROWS>(acc[0], beta, c, ldc, cols);
   }
 
-  using TileFn = void (*)(int64_t, const float*, const float*, int64_t, float, float*, int64_t,
-                          int);
-  template <int... R>
+  using TileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float, float*,
+                          int64_t, int);
+  template <bool DIRECT, int... R>
   static constexpr std::array<TileFn, sizeof...(R)> tile_table(std::integer_sequence<int, R...>) {
-    return {&tile<R + 1>...};
+    return {&tile<R + 1, DIRECT>...};
   }
-  // tiles[rows − 1] is the tile for `rows` rows.
-  static constexpr std::array<TileFn, MR> tiles = tile_table(std::make_integer_sequence<int, MR>{});
+  // tiles[direct][rows − 1] is the tile for `rows` rows, A packed or (direct) read in place.
+  static constexpr std::array<std::array<TileFn, MR>, 2> tiles = {
+      tile_table<false>(std::make_integer_sequence<int, MR>{}),
+      tile_table<true>(std::make_integer_sequence<int, MR>{})};
 
   // ---------------------------------------------------------------- packing
 
@@ -153,6 +159,18 @@ struct Gemm {
     }
   }
 
+  // dst[0, count) = src[0, count), then zeros up to `padded` (≥ count): a vector at a time.
+  static void copy_padded(const float* src, int64_t count, float* dst, int64_t padded) {
+    int64_t j = 0;
+    for (; j + W <= count; j += W) V::store(dst + j, V::load(src + j));
+    if (j < count) {
+      const int rest = static_cast<int>(count - j);
+      V::store_first(dst + j, V::load_first(src + j, rest), rest);
+      j += rest;
+    }
+    for (; j < padded; ++j) dst[j] = 0.0f;
+  }
+
   // How the rows of an m block are cut into register-tile panels: ceil(rows / MR) panels of
   // near-equal height (16 rows as 8 + 8, not 14 + 2, so no tile is left too thin to be fast).
   struct RowPanels {
@@ -175,10 +193,8 @@ struct Gemm {
       if (trans_a == Trans::no) {  // A is (m × k): row r of the panel is a row of A
         transpose_copy(a + (i0 + first) * lda + p0, lda, rows, kc, panel, rows, rows);
       } else {  // A is (k × m): step p of the panel is part of a row of A
-        for (int64_t p = 0; p < kc; ++p) {
-          const float* src = a + (p0 + p) * lda + i0 + first;
-          for (int64_t r = 0; r < rows; ++r) panel[p * rows + r] = src[r];
-        }
+        for (int64_t p = 0; p < kc; ++p)
+          copy_padded(a + (p0 + p) * lda + i0 + first, rows, panel + p * rows, rows);
       }
     }
   }
@@ -188,12 +204,7 @@ struct Gemm {
   static void pack_b_panel(Trans trans_b, const float* b, int64_t ldb, int64_t p0, int64_t kc,
                            int64_t j0, int64_t cols, float* out) {
     if (trans_b == Trans::no) {  // B is (k × n): step p of the panel is part of a row of B
-      for (int64_t p = 0; p < kc; ++p) {
-        const float* src = b + (p0 + p) * ldb + j0;
-        float* dst = out + p * NR;
-        for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];
-        for (int64_t j = cols; j < NR; ++j) dst[j] = 0.0f;
-      }
+      for (int64_t p = 0; p < kc; ++p) copy_padded(b + (p0 + p) * ldb + j0, cols, out + p * NR, NR);
     } else {  // B is (n × k): column j of the panel is a row of B
       transpose_copy(b + j0 * ldb + p0, ldb, cols, kc, out, NR, NR);
     }
@@ -253,10 +264,14 @@ struct Gemm {
   // ---------------------------------------------------------------- the two ways
 
   // C (m × n, row stride ldc) = beta·C + op(A)·op(B), op(A) (m × k), op(B) (k × n) from b_source.
+  // op(A) = A with few rows (the per-step products, m = the batch) is read where it lies, by
+  // the tiles that take rows in place: each of its elements meets every column of C, so a copy
+  // per block would cost more than it saves and would be made once per chunk of columns.
   template <class BSource>
   static void blocked(Trans trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                       BSource& b_source, float beta, float* c, int64_t ldc) {
-    float* a_panels = scratch(Scratch::a_panels, MC * KC);
+    const bool direct = trans_a == Trans::no && m <= 3 * MR;
+    float* a_panels = direct ? nullptr : scratch(Scratch::a_panels, MC * KC);
     for (int64_t jc = 0; jc < n; jc += NC) {
       const int64_t nc = smaller(NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += KC) {
@@ -266,14 +281,19 @@ struct Gemm {
         for (int64_t ic = 0; ic < m; ic += MC) {
           const int64_t mc = smaller(MC, m - ic);
           const RowPanels panels(mc);
-          pack_a(trans_a, a, lda, ic, mc, pc, kc, a_panels);
+          if (!direct) pack_a(trans_a, a, lda, ic, mc, pc, kc, a_panels);
+          // Panel q of A: packed at a_panels + first·kc, or rows ic + first … of A itself.
+          const auto panel_of = [&](int64_t first) {
+            return direct ? a + (ic + first) * lda + pc : a_panels + first * kc;
+          };
           for (int64_t jr = 0; jr < nc; jr += NR) {
             const BPanel b_panel = b_source.panel(jr);
             const int cols = static_cast<int>(smaller(NR, nc - jr));
             for (int64_t q = 0; q < panels.count; ++q) {
               const int64_t first = panels.first_row(q);
-              tiles[panels.height(q) - 1](kc, a_panels + first * kc, b_panel.data, b_panel.stride,
-                                          block_beta, c + (ic + first) * ldc + jc + jr, ldc, cols);
+              tiles[direct][panels.height(q) - 1](kc, panel_of(first), lda, b_panel.data,
+                                                  b_panel.stride, block_beta,
+                                                  c + (ic + first) * ldc + jc + jr, ldc, cols);
             }
           }
         }
