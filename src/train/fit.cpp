@@ -326,8 +326,10 @@ History Sequential::fit(const Tensor& x, const Tensor& y, const FitOptions& opti
     for (const auto& [name, value] : logs) history.values[name].push_back(value);
     if (time_is_up) {
       state.stop_training = true;
-      state.stop_reason = "the time limit of " + std::to_string(options.max_seconds) +
-                          " s was reached in epoch " + std::to_string(epoch + 1);
+      char limit[32];  // 600 s, 1.5 s: the shortest decimal form
+      std::snprintf(limit, sizeof limit, "%g", options.max_seconds);
+      state.stop_reason = std::string("the time limit of ") + limit + " s was reached in epoch " +
+                          std::to_string(epoch + 1);
     }
     for (Callback* c : callbacks) c->on_epoch_end(state);
     for (Callback* c : callbacks) c->record_epoch(state);
