@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -256,6 +257,37 @@ TEST(KernelsGemm, EmptyProducts) {
     // m = 0 or n = 0: nothing is touched (null C would crash otherwise).
     kernels::sgemm(Trans::no, Trans::no, 0, 7, 3, nullptr, 3, nullptr, 7, 0.0f, nullptr, 7);
     kernels::sgemm(Trans::no, Trans::no, 4, 0, 3, nullptr, 3, nullptr, 0, 0.0f, nullptr, 0);
+  });
+}
+
+// sgemm_bias gives bit for bit what sgemm with beta = 1 gives on rows of C that hold the bias,
+// on every path: the dot products (few rows, trans_b), B read in place, packed blocks, k beyond
+// one cache block; and it writes nothing into the padding of C, which it never reads (NaN there
+// would show).
+TEST(KernelsGemm, BiasRowsAreBetaOneOnBiasRows) {
+  for_each_isa([](Isa) {
+    std::mt19937 rng(7);
+    for (Trans ta : both)
+      for (Trans tb : both)
+        for (const auto& [m, n, k] : {std::array<int64_t, 3>{1, 37, 19}, {5, 64, 130},
+                                      {20, 33, 7}, {150, 70, 530}}) {
+          const GemmCase g{ta, tb, m, n, k, 1, 2, 3, 1.0f};
+          GemmOperands x(g, rng);
+          const std::vector<float> bias = random_floats(n, rng);
+          std::vector<float> with_beta = x.c, with_bias = x.c;
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              with_beta[static_cast<size_t>(i * g.ldc() + j)] = bias[static_cast<size_t>(j)];
+              with_bias[static_cast<size_t>(i * g.ldc() + j)] = nan_value;
+            }
+          kernels::sgemm(ta, tb, m, n, k, x.a.data(), g.lda(), x.b.data(), g.ldb(), 1.0f,
+                         with_beta.data(), g.ldc());
+          kernels::sgemm_bias(ta, tb, m, n, k, x.a.data(), g.lda(), x.b.data(), g.ldb(),
+                              bias.data(), with_bias.data(), g.ldc());
+          EXPECT_EQ(std::memcmp(with_beta.data(), with_bias.data(), with_beta.size() * sizeof(float)),
+                    0)
+              << g.describe();
+        }
   });
 }
 

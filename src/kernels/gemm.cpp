@@ -1,5 +1,6 @@
 // The public GEMM entry points: empty products handled here, everything else by the active
 // ISA's table; the scalar path (gemm_impl.h on single floats) and the per-thread scratch.
+#include <algorithm>
 #include <cstddef>
 #include <new>
 
@@ -76,6 +77,16 @@ void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const 
     scale_rows(m, n, beta, c, ldc);
   else
     gemm_for(active_isa()).sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+void sgemm_bias(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                int64_t lda, const float* b, int64_t ldb, const float* bias, float* c,
+                int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0)
+    for (int64_t i = 0; i < m; ++i) std::copy(bias, bias + n, c + i * ldc);
+  else
+    gemm_for(active_isa()).sgemm_bias(trans_a, trans_b, m, n, k, a, lda, b, ldb, bias, c, ldc);
 }
 
 int64_t packed_b_size(int64_t k, int64_t n, Isa isa) {

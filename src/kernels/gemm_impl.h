@@ -56,16 +56,20 @@ struct Gemm {
     }
   }
 
-  // beta·c + sum over `lanes` (≤ W) elements of c; c is not read when beta = 0.
-  static Reg with_beta(Reg sum, float beta, const float* c, int lanes) {
+  // beta·c + sum over `lanes` (≤ W) elements of c, or bias + sum where there is a bias (then
+  // beta is 0); c is not read when beta = 0.
+  static Reg with_beta(Reg sum, float beta, const float* bias, const float* c, int lanes) {
+    if (bias) return V::add(lanes >= W ? V::load(bias) : V::load_first(bias, lanes), sum);
     if (beta == 0.0f) return sum;
     const Reg old = lanes >= W ? V::load(c) : V::load_first(c, lanes);
     return beta == 1.0f ? V::add(old, sum) : V::fma(V::broadcast(beta), old, sum);
   }
 
-  // C (ROWS × cols, row stride ldc; cols ≤ NR) = beta·C + acc.
+  // C (ROWS × cols, row stride ldc; cols ≤ NR) = beta·C + acc, or bias + acc for every row where
+  // bias (cols) is not null.
   template <int ROWS>
-  static void update_c(const Reg (&acc)[ROWS][NV], float beta, float* c, int64_t ldc, int cols) {
+  static void update_c(const Reg (&acc)[ROWS][NV], float beta, const float* bias, float* c,
+                       int64_t ldc, int cols) {
 #pragma GCC unroll 16
     for (int r = 0; r < ROWS; ++r) {
 #pragma GCC unroll 8
@@ -73,7 +77,7 @@ struct Gemm {
         const int lanes = cols - v * W;
         if (lanes <= 0) break;
         float* dst = c + r * ldc + v * W;
-        const Reg x = with_beta(acc[r][v], beta, dst, lanes);
+        const Reg x = with_beta(acc[r][v], beta, bias ? bias + v * W : nullptr, dst, lanes);
         if (lanes >= W)
           V::store(dst, x);
         else
@@ -82,7 +86,8 @@ struct Gemm {
     }
   }
 
-  // C tile (ROWS × cols, row stride ldc; ROWS ≤ MR, cols ≤ NR) = beta·C + A·B over depth k, with
+  // C tile (ROWS × cols, row stride ldc; ROWS ≤ MR, cols ≤ NR) = beta·C + A·B (bias + A·B where
+  // bias is not null) over depth k, with
   // A either a packed panel (DIRECT false: k × ROWS, element (p, r) at a[p·ROWS + r]) or rows of
   // op(A) where they lie (DIRECT: element (p, r) at a[r·a_row + p]), and B k × NR with row
   // stride b_stride. The two read the same values in the same order, so they give the same C.
@@ -90,7 +95,7 @@ struct Gemm {
   // sets), added up at the end.
   template <int ROWS, bool DIRECT>
   static void tile(int64_t k, const float* a, int64_t a_row, const float* b, int64_t b_stride,
-                   float beta, float* c, int64_t ldc, int cols) {
+                   float beta, const float* bias, float* c, int64_t ldc, int cols) {
     const int64_t a_step = DIRECT ? 1 : ROWS, a_lane = DIRECT ? a_row : 1;  // strides of p, r
     constexpr int per_set = ROWS * NV;
     constexpr int sets =
@@ -114,11 +119,11 @@ struct Gemm {
       for (int r = 0; r < ROWS; ++r)
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[0][r][v] = V::add(acc[0][r][v], acc[s][r][v]);
-    update_c<ROWS>(acc[0], beta, c, ldc, cols);
+    update_c<ROWS>(acc[0], beta, bias, c, ldc, cols);
   }
 
-  using TileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float, float*,
-                          int64_t, int);
+  using TileFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float,
+                          const float*, float*, int64_t, int);
   template <bool DIRECT, int... R>
   static constexpr std::array<TileFn, sizeof...(R)> tile_table(std::integer_sequence<int, R...>) {
     return {&tile<R + 1, DIRECT>...};
@@ -263,13 +268,14 @@ struct Gemm {
 
   // ---------------------------------------------------------------- the two ways
 
-  // C (m × n, row stride ldc) = beta·C + op(A)·op(B), op(A) (m × k), op(B) (k × n) from b_source.
+  // C (m × n, row stride ldc) = beta·C + op(A)·op(B), op(A) (m × k), op(B) (k × n) from b_source;
+  // with a bias (n; then beta = 0), C = bias + op(A)·op(B), the bias added to every row.
   // op(A) = A with few rows (the per-step products, m = the batch) is read where it lies, by
   // the tiles that take rows in place: each of its elements meets every column of C, so a copy
   // per block would cost more than it saves and would be made once per chunk of columns.
   template <class BSource>
   static void blocked(Trans trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-                      BSource& b_source, float beta, float* c, int64_t ldc) {
+                      BSource& b_source, float beta, const float* bias, float* c, int64_t ldc) {
     const bool direct = trans_a == Trans::no && m <= 3 * MR;
     float* a_panels = direct ? nullptr : scratch(Scratch::a_panels, MC * KC);
     for (int64_t jc = 0; jc < n; jc += NC) {
@@ -277,6 +283,7 @@ struct Gemm {
       for (int64_t pc = 0; pc < k; pc += KC) {
         const int64_t kc = smaller(KC, k - pc);
         const float block_beta = pc == 0 ? beta : 1.0f;  // later k blocks add to C
+        const float* block_bias = pc == 0 ? bias : nullptr;
         b_source.prepare(jc, nc, pc, kc);
         for (int64_t ic = 0; ic < m; ic += MC) {
           const int64_t mc = smaller(MC, m - ic);
@@ -291,9 +298,10 @@ struct Gemm {
             const int cols = static_cast<int>(smaller(NR, nc - jr));
             for (int64_t q = 0; q < panels.count; ++q) {
               const int64_t first = panels.first_row(q);
-              tiles[direct][panels.height(q) - 1](kc, panel_of(first), lda, b_panel.data,
-                                                  b_panel.stride, block_beta,
-                                                  c + (ic + first) * ldc + jc + jr, ldc, cols);
+              tiles[direct][panels.height(q) - 1](
+                  kc, panel_of(first), lda, b_panel.data, b_panel.stride, block_beta,
+                  block_bias ? block_bias + jc + jr : nullptr, c + (ic + first) * ldc + jc + jr,
+                  ldc, cols);
             }
           }
         }
@@ -397,10 +405,16 @@ struct Gemm {
 
   // ---------------------------------------------------------------- entry points (GemmTable)
 
-  // C = beta·C + op(A)·op(B) as in kernels.h (m, n, k ≥ 1), the way that suits the shape.
-  static void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-                    int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  // C = beta·C + op(A)·op(B), or C = bias + op(A)·op(B) where bias is not null (beta = 0), as in
+  // kernels.h (m, n, k ≥ 1), the way that suits the shape.
+  static void product(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k,
+                      const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                      const float* bias, float* c, int64_t ldc) {
     if (trans_b == Trans::yes && m <= Shape::dot_max_m) {
+      if (bias) {  // the dot products add to C: start it as the bias
+        for (int64_t i = 0; i < m; ++i) copy_padded(bias, n, c + i * ldc, n);
+        beta = 1.0f;
+      }
       if (trans_a == Trans::yes) {  // the dot products want rows of op(A): copy Aᵀ (m × k)
         float* a_rows = scratch(Scratch::a_rows, m * k);
         transpose_copy(a, lda, k, m, a_rows, k, k);
@@ -410,11 +424,20 @@ struct Gemm {
       dots(m, n, k, a, lda, b, ldb, beta, c, ldc);
     } else if (trans_b == Trans::no && m <= 3 * MR) {
       ReadInPlace source{b, ldb, scratch(Scratch::b_panels, KC * NR)};
-      blocked(trans_a, m, n, k, a, lda, source, beta, c, ldc);
+      blocked(trans_a, m, n, k, a, lda, source, beta, bias, c, ldc);
     } else {
       PackPerBlock source{trans_b, b, ldb, scratch(Scratch::b_panels, KC * NC)};
-      blocked(trans_a, m, n, k, a, lda, source, beta, c, ldc);
+      blocked(trans_a, m, n, k, a, lda, source, beta, bias, c, ldc);
     }
+  }
+  static void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                    int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    product(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, nullptr, c, ldc);
+  }
+  static void sgemm_bias(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k,
+                         const float* a, int64_t lda, const float* b, int64_t ldb,
+                         const float* bias, float* c, int64_t ldc) {
+    product(trans_a, trans_b, m, n, k, a, lda, b, ldb, 0.0f, bias, c, ldc);
   }
 
   // op(B) (k × n) packed: ceil(n / NR) panels of k × NR.
@@ -430,10 +453,12 @@ struct Gemm {
   static void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
                            float beta, float* c, int64_t ldc) {
     Prepacked source{b.data, b.k};
-    blocked(trans_a, m, b.n, b.k, a, lda, source, beta, c, ldc);
+    blocked(trans_a, m, b.n, b.k, a, lda, source, beta, nullptr, c, ldc);
   }
 
-  static constexpr GemmTable table() { return {&sgemm, &packed_b_size, &pack_b, &sgemm_packed}; }
+  static constexpr GemmTable table() {
+    return {&sgemm, &sgemm_bias, &packed_b_size, &pack_b, &sgemm_packed};
+  }
 };
 
 }  // namespace lstm::kernels::detail

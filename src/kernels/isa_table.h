@@ -13,6 +13,10 @@ struct GemmTable {
   // sgemm for m, n, k ≥ 1 (the public sgemm deals with empty products).
   void (*sgemm)(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+  // sgemm_bias for m, n, k ≥ 1.
+  void (*sgemm_bias)(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k,
+                     const float* a, int64_t lda, const float* b, int64_t ldb, const float* bias,
+                     float* c, int64_t ldc);
   int64_t (*packed_b_size)(int64_t k, int64_t n);
   // pack_b for k, n ≥ 1 into out (packed_b_size(k, n) floats).
   void (*pack_b)(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out);

@@ -30,6 +30,13 @@ enum class Trans { no, yes };
 void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// C = bias + op(A)·op(B), with bias (n) added to every row of C: the same, bit for bit, as
+// sgemm with beta = 1 on a C whose rows hold the bias, without writing those rows first (the
+// input projection Gx = X W_ihᵀ + b of a recurrent layer).
+void sgemm_bias(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                int64_t lda, const float* b, int64_t ldb, const float* bias, float* c,
+                int64_t ldc);
+
 // op(B) (k × n) rearranged once into the panel layout that one ISA's GEMM micro-kernel reads,
 // so that products with the same B at every time step (W_hhᵀ) skip the packing. The caller owns
 // the storage: packed_b_size() floats, filled by pack_b(), which returns this view of it.

@@ -217,10 +217,10 @@ struct Recurrent::Impl {
   }
 
   // Gx (T·B, G·H) = X W_ihᵀ + b_ih, plus b_hh where it adds straight to the gates (not GRU,
-  // whose b_hn sits inside r ⊙ (W_hn h + b_hn)), for x (T·B, I): every row starts as the bias,
-  // then one GEMM per team member (beta = 1) adds X W_ihᵀ in the member's range of columns. A
-  // GEMM computes each element the same way however its columns are split, so this split may
-  // follow the team size without changing any result.
+  // whose b_hn sits inside r ⊙ (W_hn h + b_hn)), for x (T·B, I): one GEMM per team member, each
+  // for its range of columns, that adds the bias to every row as it stores them
+  // (kernels::sgemm_bias). A GEMM computes each element the same way however its columns are
+  // split, so this split may follow the team size without changing any result.
   void input_projection(const DirectionParams& p, const float* x, int64_t I, float* gx) {
     const int64_t rows = steps * batch, GH = cfg.gate_count() * cfg.hidden_size;
     const bool add_b_hh = cfg.cell != CellType::gru;
@@ -234,9 +234,11 @@ struct Recurrent::Impl {
       const int64_t j0 = columns.begin, width = columns.size();
       if (width <= 0) return;
       if (cfg.bias)
-        for (int64_t r = 0; r < rows; ++r) copy_floats(gx + r * GH + j0, bias + j0, width);
-      sgemm(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I, I,
-            cfg.bias ? 1.0f : 0.0f, gx + j0, GH);
+        kernels::sgemm_bias(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I,
+                            I, bias + j0, gx + j0, GH);
+      else
+        sgemm(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I, I, 0.0f,
+              gx + j0, GH);
     });
   }
 
