@@ -398,10 +398,14 @@ struct Recurrent::Impl {
   // holds the gradient of the layer output in columns [column, column + H_out); dh (B, H_out)
   // and dc (B, H) hold the gradient of the final state and receive that of the initial state;
   // dx (T, B, I) = dx_beta·dx + the input gradient.
-  // Phase 0 packs W_hh; each step is two phases (three with a projection): the pointwise
-  // gradients of a range of units, then dh_{t−1} for a range of outputs; a last phase runs the
-  // GEMMs over all steps, each chunk computing a range of output columns (the sums along T·B
-  // are never split).
+  // Phase 0 packs W_hh. Per step come the pointwise gradients of a range of units, then
+  // dh_{t−1} = dA_t W_hh for a range of outputs, which needs all of dA_t (a phase boundary
+  // between them). Without a projection a chunk's outputs are its units, and dh_{t−1} of a
+  // chunk's outputs is all that the chunk's pointwise gradients of step t − 1 need: one phase
+  // per step runs, chunk by chunk, dh of the step before and then the pointwise gradients of
+  // this one. With a projection each step is three phases (∂L/∂h_t for a range of outputs
+  // first). After the loop the GEMMs over all steps (accumulate) compute a range of output
+  // columns each (the sums along T·B are never split).
   void backward_direction(const DirectionParams& p, const DirectionTrace& trace, const float* x,
                           int64_t I, bool reverse, const float* dy, int64_t Y_width,
                           int64_t column, float* dh, float* dc, float* dx, float dx_beta) {
@@ -423,18 +427,12 @@ struct Recurrent::Impl {
     const int64_t packed_size = kernels::packed_b_size(GH, chunk_of(H_out, 0).size(), isa);
     float* packed = work.w_hh.get(C * packed_size);
 
-    // Phases per step: [∂L/∂h_t (outputs),] pointwise (units), dh_{t−1} (outputs).
-    const int64_t parts = projected ? 3 : 2;
-    threads::run_phases(team_threads(), 1 + T * parts, C,
-                        [&](const Team&, int64_t phase, int64_t chunk) {
+    // Part 0: ∂L/∂h_t (outputs; with a projection only), 1: pointwise (units), 2: dh_{t−1}
+    // (outputs), of step s (in backward order) for one chunk.
+    const auto step_part = [&](int64_t s, int64_t part, int64_t chunk) {
       const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
       const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
       float* packed_chunk = packed + chunk * packed_size;
-      if (phase == 0) {
-        kernels::pack_b(Trans::no, GH, n_out, value(p.w_hh) + o0, H_out, packed_chunk, isa);
-        return;
-      }
-      const int64_t s = (phase - 1) / parts, part = (phase - 1) % parts + (projected ? 0 : 1);
       const int64_t t = reverse ? s : T - 1 - s;  // the forward order, reversed
       const float* g = trace.gates.data() + t * B * GH;
       float* dg = d_gates + t * B * GH;
@@ -527,6 +525,22 @@ struct Recurrent::Impl {
           for (int64_t j = 0; j < n; ++j)
             dg_r[j] = is_tanh ? dht[j] * (1.0f - gb[j] * gb[j]) : gb[j] > 0 ? dht[j] : 0.0f;
         }
+      }
+    };
+
+    // Phases: the packing, then with a projection 3 per step; without, 1 + T + 1: phase j runs
+    // dh of step j − 2 (j ≥ 2) and the pointwise part of step j − 1 (j ≤ T).
+    const int64_t phases = projected ? 1 + 3 * T : T + 2;
+    threads::run_phases(team_threads(), phases, C, [&](const Team&, int64_t phase, int64_t chunk) {
+      if (phase == 0) {
+        const Team::Range outs = chunk_of(H_out, chunk);
+        kernels::pack_b(Trans::no, GH, outs.size(), value(p.w_hh) + outs.begin, H_out,
+                        packed + chunk * packed_size, isa);
+      } else if (projected) {
+        step_part((phase - 1) / 3, (phase - 1) % 3, chunk);
+      } else {
+        if (phase >= 2) step_part(phase - 2, 2, chunk);
+        if (phase <= T) step_part(phase - 1, 1, chunk);
       }
     });
     accumulate(p, trace, x, I, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx, dx_beta);
