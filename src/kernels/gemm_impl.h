@@ -4,7 +4,8 @@
 // C = beta·C + op(A)·op(B) runs one of two ways:
 //   blocked  the loops of a cache-blocked GEMM (n in blocks of NC, k in blocks of KC, m in blocks
 //            of MC) around a register tile of up to MR × NR accumulators. op(A) is packed per
-//            block into panels of at most MR rows (k-major); op(B) comes as panels of NR columns
+//            block into panels of at most MR rows (k-major), or read in place when it is A
+//            itself with at most 3·MR rows; op(B) comes as panels of NR columns
 //            (k-major) — packed per block, packed once beforehand (sgemm_packed), or read in
 //            place when trans_b = no and op(A) has at most 3·MR rows (each element of B then
 //            serves at most three row panels, which find it in cache, so copying B would cost
@@ -87,12 +88,11 @@ struct Gemm {
   }
 
   // C tile (ROWS × cols, row stride ldc; ROWS ≤ MR, cols ≤ NR) = beta·C + A·B (bias + A·B where
-  // bias is not null) over depth k, with
-  // A either a packed panel (DIRECT false: k × ROWS, element (p, r) at a[p·ROWS + r]) or rows of
-  // op(A) where they lie (DIRECT: element (p, r) at a[r·a_row + p]), and B k × NR with row
-  // stride b_stride. The two read the same values in the same order, so they give the same C.
-  // A tile too small to hide the FMA latency keeps several accumulator sets (one per p mod
-  // sets), added up at the end.
+  // bias is not null) over depth k, with A either a packed panel (DIRECT false: k × ROWS,
+  // element (p, r) at a[p·ROWS + r]) or rows of op(A) where they lie (DIRECT: element (p, r) at
+  // a[r·a_row + p]), and B k × NR with row stride b_stride. The two read the same values in the
+  // same order, so they give the same C. A tile too small to hide the FMA latency keeps several
+  // accumulator sets (one per p mod sets), added up at the end.
   template <int ROWS, bool DIRECT>
   static void tile(int64_t k, const float* a, int64_t a_row, const float* b, int64_t b_stride,
                    float beta, const float* bias, float* c, int64_t ldc, int cols) {
