@@ -156,6 +156,9 @@ struct Recurrent::Impl {
   struct MemberWork {
     Buffer recurrent;  // (B, G·w_pad) forward: the chunk's columns of h_{t−1} W_hhᵀ
     Buffer cell;       // (B, n) LSTM: c_t of the chunk's units (forward, with variable lengths)
+    // backward (accumulate), LSTM and RNN: rows of [H_prev | X] and the product dAᵀ [H_prev | X],
+    // in the member's columns of each
+    Buffer stacked_inputs, stacked_product;
   };
   std::vector<MemberWork> member_work;  // [team member]
 
@@ -569,10 +572,14 @@ struct Recurrent::Impl {
     };
     const Team::Range outs = mine(H_out), inputs = mine(I), gate_columns = mine(GH),
                       units = mine(H);
-    sgemm(Trans::yes, Trans::no, GH, outs.size(), rows, d_rec, GH,
-          trace.h_prev.data() + outs.begin, H_out, 1.0f, grad(p.w_hh) + outs.begin, H_out);
-    sgemm(Trans::yes, Trans::no, GH, inputs.size(), rows, d_gates, GH, x + inputs.begin, I, 1.0f,
-          grad(p.w_ih) + inputs.begin, I);
+    if (d_rec == d_gates)
+      accumulate_weight_gradients_together(p, trace, x, I, team, d_gates, outs, inputs);
+    else {
+      sgemm(Trans::yes, Trans::no, GH, outs.size(), rows, d_rec, GH,
+            trace.h_prev.data() + outs.begin, H_out, 1.0f, grad(p.w_hh) + outs.begin, H_out);
+      sgemm(Trans::yes, Trans::no, GH, inputs.size(), rows, d_gates, GH, x + inputs.begin, I,
+            1.0f, grad(p.w_ih) + inputs.begin, I);
+    }
     sgemm(Trans::no, Trans::no, rows, inputs.size(), GH, d_gates, GH, value(p.w_ih) + inputs.begin,
           I, dx_beta, dx + inputs.begin, I);
     if (cfg.bias) {
@@ -583,6 +590,42 @@ struct Recurrent::Impl {
     if (P > 0)
       sgemm(Trans::yes, Trans::no, P, units.size(), rows, d_h_proj, P,
             trace.cell_out.data() + units.begin, H, 1.0f, grad(p.w_hr) + units.begin, H);
+  }
+
+  // LSTM and RNN differentiate W_hh and W_ih through the same dA, so one product gives both
+  // weight gradients, and dA (T·B × G·H, the large operand, whose packing is much of a weight
+  // gradient's time) is packed once instead of twice. Over the member's columns of each,
+  //   [dW_hh | dW_ih] += dAᵀ [H_prev | X],
+  // in blocks of kStackedRows rows of [H_prev | X] (copied side by side), so that the copy
+  // stays small; the block size depends on nothing else, so neither do the results.
+  static constexpr int64_t kStackedRows = 2048;
+  void accumulate_weight_gradients_together(const DirectionParams& p, const DirectionTrace& trace,
+                                            const float* x, int64_t I, const Team& team,
+                                            const float* d_gates, Team::Range outs,
+                                            Team::Range inputs) {
+    const int64_t rows = steps * batch, GH = cfg.gate_count() * cfg.hidden_size,
+                  H_out = cfg.output_size();
+    const int64_t n_out = outs.size(), n_in = inputs.size(), width = n_out + n_in;
+    if (width <= 0) return;
+    MemberWork& mine = member_work[team.index()];
+    float* stacked = mine.stacked_inputs.get(std::min(rows, kStackedRows) * width);  // [H_prev | X]
+    float* product = mine.stacked_product.get(GH * width);  // (G·H, width) dAᵀ [H_prev | X]
+    for (int64_t r0 = 0; r0 < rows; r0 += kStackedRows) {
+      const int64_t block = std::min(kStackedRows, rows - r0);
+      for (int64_t r = 0; r < block; ++r) {
+        copy_floats(stacked + r * width, trace.h_prev.data() + (r0 + r) * H_out + outs.begin, n_out);
+        copy_floats(stacked + r * width + n_out, x + (r0 + r) * I + inputs.begin, n_in);
+      }
+      sgemm(Trans::yes, Trans::no, GH, width, block, d_gates + r0 * GH, GH, stacked, width,
+            r0 == 0 ? 0.0f : 1.0f, product, width);
+    }
+    for (int64_t g = 0; g < GH; ++g) {
+      float* dw_hh = grad(p.w_hh) + g * H_out + outs.begin;
+      float* dw_ih = grad(p.w_ih) + g * I + inputs.begin;
+      const float* row = product + g * width;
+      for (int64_t j = 0; j < n_out; ++j) dw_hh[j] += row[j];
+      for (int64_t j = 0; j < n_in; ++j) dw_ih[j] += row[n_out + j];
+    }
   }
 };
 
