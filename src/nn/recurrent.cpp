@@ -572,7 +572,7 @@ struct Recurrent::Impl {
     };
     const Team::Range outs = mine(H_out), inputs = mine(I), gate_columns = mine(GH),
                       units = mine(H);
-    if (d_rec == d_gates)
+    if (d_rec == d_gates && rows >= H_out + I)
       accumulate_weight_gradients_together(p, trace, x, I, team, d_gates, outs, inputs);
     else {
       sgemm(Trans::yes, Trans::no, GH, outs.size(), rows, d_rec, GH,
@@ -597,7 +597,9 @@ struct Recurrent::Impl {
   // gradient's time) is packed once instead of twice. Over the member's columns of each,
   //   [dW_hh | dW_ih] += dAᵀ [H_prev | X],
   // in blocks of kStackedRows rows of [H_prev | X] (copied side by side), so that the copy
-  // stays small; the block size depends on nothing else, so neither do the results.
+  // stays small; the block size depends on nothing else, so neither do the results. The
+  // product goes to a scratch of the weights' size and is then added to both gradients, which
+  // pays only where there are more rows (T·B) than columns (H_out + I): the caller decides.
   static constexpr int64_t kStackedRows = 2048;
   void accumulate_weight_gradients_together(const DirectionParams& p, const DirectionTrace& trace,
                                             const float* x, int64_t I, const Team& team,
