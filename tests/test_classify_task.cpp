@@ -117,11 +117,20 @@ TEST_F(ClassifyTask, TheSameSeedGivesTheSameModel) {
   EXPECT_EQ(read_text(path("a.safetensors")), read_text(path("b.safetensors")));
 }
 
+// The LSTM reads both ways by default; --unidirectional keeps the forward direction only.
+TEST_F(ClassifyTask, BidirectionalByDefault) {
+  ASSERT_EQ(train_spam("both.safetensors").exit_code, 0);
+  ASSERT_EQ(train_spam("forward.safetensors", "--unidirectional").exit_code, 0);
+  EXPECT_TRUE(contains(read_text(path("both.safetensors")), "weight_hh_l0_reverse"));
+  EXPECT_FALSE(contains(read_text(path("forward.safetensors")), "weight_hh_l0_reverse"));
+  EXPECT_TRUE(contains(read_text(path("forward.safetensors")), "weight_hh_l0"));
+}
+
 TEST_F(ClassifyTask, LearnsASeparableSetPerfectly) {
   const std::string train = write("toy.tsv", toy_set(60, 0));
   const auto trained = lstm("train --task classify --data " + train +
                             " --text-column text --label-column label --epochs 60 --patience 60"
-                            " --lr 0.02 --bidirectional --verbose 0 --model " + quoted(path("toy.safetensors")));
+                            " --lr 0.02 --verbose 0 --model " + quoted(path("toy.safetensors")));
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
   // Another file: every row is scored.
   const std::string other = write("other.tsv", toy_set(24, 3));

@@ -21,7 +21,7 @@ const std::map<std::string, std::string>& task_of_flag() {
       {"--split", "series"},           {"--seq-length", "text"},  {"--holdout", "text"},
       {"--text-column", "classify"},   {"--label-column", "classify"},
       {"--level", "classify"},         {"--max-length", "classify"},
-      {"--bidirectional", "classify"}};
+      {"--bidirectional", "classify"}};  // and its opposite, --unidirectional
   return tasks;
 }
 
@@ -161,7 +161,9 @@ void add_train_command(CLI::App& app) {
                    "classify: tokens kept from the start of each text (default: the task's)")
       ->check(CLI::PositiveNumber)
       ->type_name("N");
-  command->add_flag("--bidirectional", o->bidirectional, "classify: a bidirectional LSTM");
+  command->add_flag("--bidirectional,!--unidirectional", o->bidirectional,
+                    "classify: an LSTM that reads each text both ways (the default), or only "
+                    "forwards");
 
   command->footer(
       "Examples:\n"

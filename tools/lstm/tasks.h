@@ -54,7 +54,7 @@ struct TrainCommandOptions {
   std::string label_column;
   std::string level = "word";  // char | word
   int64_t max_length = 0;      // tokens kept per text (0: the task's default)
-  bool bidirectional = false;
+  bool bidirectional = true;   // docs/classify.md says why
 };
 
 struct EvaluateCommandOptions {
