@@ -176,6 +176,8 @@ TEST_F(SeriesTask, BadInputIsAClearError) {
   EXPECT_TRUE(fails_with(train(kAir, "--missing guess"), 2, {"--missing"}));
   // A flag of another task.
   EXPECT_TRUE(fails_with(train(kAir, "--seq-length 5"), 1, {"--seq-length applies to --task text"}));
+  EXPECT_TRUE(fails_with(train(kAir, "--unidirectional"), 1,
+                         {"--bidirectional / --unidirectional applies to --task classify"}));
   // forecast and evaluate need a model made by `lstm train`.
   lstm::Sequential plain;
   plain.add(lstm::LSTM({.input_size = 1, .hidden_size = 2}));

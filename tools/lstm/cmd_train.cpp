@@ -27,8 +27,12 @@ const std::map<std::string, std::string>& task_of_flag() {
 
 void check_flags_apply(const CLI::App& command, const std::string& task) {
   for (const auto& [flag, owner] : task_of_flag())
-    if (owner != task && command.get_option(flag)->count() > 0)
-      throw Error(flag + " applies to --task " + owner + ", not " + task);
+    if (const CLI::Option* option = command.get_option(flag); owner != task && option->count() > 0) {
+      std::string names;  // every name of the option: --bidirectional / --unidirectional
+      for (const std::string& name : option->get_lnames())
+        names += (names.empty() ? "--" : " / --") + name;
+      throw Error(names + " applies to --task " + owner + ", not " + task);
+    }
 }
 
 }  // namespace
