@@ -75,7 +75,7 @@ TEST_F(BenchCli, JsonHasTheDocumentedKeysForBothModes) {
   const std::vector<nlohmann::json> lines = json_lines(run.out);
   ASSERT_EQ(lines.size(), 2u) << run.out;
   for (const char* key : {"name", "cell", "mode", "input", "hidden", "batch", "steps", "layers",
-                          "threads", "threads_used", "isa", "ms", "ms_min", "ms_max", "repeats",
+                          "threads", "threads_used", "isa", "bf16", "frozen", "ms", "ms_min", "ms_max", "repeats",
                           "page_faults_per_run", "gflop", "gflops", "peak_rss_mb",
                           "activations_mb"})
     for (const nlohmann::json& j : lines) EXPECT_TRUE(j.contains(key)) << key << " in " << j;
@@ -102,6 +102,21 @@ TEST_F(BenchCli, JsonHasTheDocumentedKeysForBothModes) {
   EXPECT_NEAR(infer["gflops"].get<double>(),
               infer["gflop"].get<double>() / (infer["ms"].get<double>() * 1e-3),
               1e-2 * infer["gflops"].get<double>() + 1e-3);
+}
+
+// --freeze times inference with the weights frozen (packed before the timing); training, whose
+// weights change at every step, is timed as it runs.
+TEST_F(BenchCli, FreezeAppliesToInferenceOnly) {
+  const BenchRun run = bench("--input 3 --hidden 4 --batch 2 --steps 5 --mode both --freeze --json" +
+                             std::string(kFast));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<nlohmann::json> lines = json_lines(run.out);
+  ASSERT_EQ(lines.size(), 2u) << run.out;
+  EXPECT_EQ(lines[0]["frozen"], true);
+  EXPECT_EQ(lines[1]["frozen"], false);
+  const BenchRun plain = bench("--input 3 --hidden 4 --batch 2 --steps 5 --json" + std::string(kFast));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(json_lines(plain.out).at(0)["frozen"], false);
 }
 
 TEST_F(BenchCli, SuiteRunsEveryLineAndTheTableIsTheDefault) {

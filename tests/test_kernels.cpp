@@ -322,6 +322,53 @@ TEST(KernelsPackedGemm, MatchesReference) {
   });
 }
 
+// Where sgemm_same_as_packed says so, sgemm_bias and sgemm_packed_bias (B packed beforehand) give
+// the same C bit for bit, and sgemm and sgemm_packed likewise; it says so everywhere except for
+// few rows with trans_b (the dot products). Shapes: dot-product rows, B read in place, packed
+// blocks, k and n beyond one cache block.
+TEST(KernelsPackedGemm, SameAsUnpackedWhereSaid) {
+  for_each_isa([](Isa isa) {
+    EXPECT_FALSE(kernels::sgemm_same_as_packed(Trans::yes, 1, isa));
+    EXPECT_FALSE(kernels::sgemm_same_as_packed(Trans::yes, 8, isa));
+    EXPECT_TRUE(kernels::sgemm_same_as_packed(Trans::yes, 9, isa));
+    EXPECT_TRUE(kernels::sgemm_same_as_packed(Trans::no, 1, isa));
+    std::mt19937 rng(8);
+    for (Trans ta : both)
+      for (Trans tb : both)
+        for (const auto& [m, n, k] : {std::array<int64_t, 3>{1, 37, 19}, {9, 64, 130},
+                                      {20, 33, 7}, {50, 2085, 600}, {150, 70, 530}}) {
+          if (!kernels::sgemm_same_as_packed(tb, m, isa)) continue;
+          const GemmCase g{ta, tb, m, n, k, 1, 2, 3, 0.0f};
+          GemmOperands x(g, rng);
+          const std::vector<float> bias = random_floats(n, rng);
+          std::vector<float> packed(static_cast<size_t>(kernels::packed_b_size(k, n, isa)));
+          const kernels::PackedB b =
+              kernels::pack_b(tb, k, n, x.b.data(), g.ldb(), packed.data(), isa);
+          std::vector<float> plain = x.c, prepacked = x.c, plain_bias = x.c, prepacked_bias = x.c;
+          kernels::sgemm(ta, tb, m, n, k, x.a.data(), g.lda(), x.b.data(), g.ldb(), 0.0f,
+                         plain.data(), g.ldc());
+          kernels::sgemm_packed(ta, m, x.a.data(), g.lda(), b, 0.0f, prepacked.data(), g.ldc());
+          kernels::sgemm_bias(ta, tb, m, n, k, x.a.data(), g.lda(), x.b.data(), g.ldb(),
+                              bias.data(), plain_bias.data(), g.ldc());
+          kernels::sgemm_packed_bias(ta, m, x.a.data(), g.lda(), b, bias.data(),
+                                     prepacked_bias.data(), g.ldc());
+          const auto bytes = plain.size() * sizeof(float);
+          EXPECT_EQ(std::memcmp(plain.data(), prepacked.data(), bytes), 0) << g.describe();
+          EXPECT_EQ(std::memcmp(plain_bias.data(), prepacked_bias.data(), bytes), 0)
+              << g.describe();
+          // and the products are right (the bias one against the plain one plus the bias)
+          const GemmReference ref = reference_gemm(g, x);
+          EXPECT_TRUE(gemm_result_close(g, prepacked, ref, gemm_tolerance(k))) << g.describe();
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              const auto at = static_cast<size_t>(i * g.ldc() + j);
+              EXPECT_NEAR(prepacked_bias[at], prepacked[at] + bias[static_cast<size_t>(j)],
+                          1e-5f * (1.0f + std::abs(prepacked[at])));
+            }
+        }
+  });
+}
+
 // ---------------------------------------------------------------- activations
 
 using ActivationFn = void (*)(float* y, const float* x, int64_t n);

@@ -278,6 +278,15 @@ TEST_P(RecurrentParity, ForwardBackwardMatchPyTorch) {
   if (is_lstm) {
     EXPECT_TRUE(compare(fwd, fx.name, "c_n (inference)", ri.c_n, fx.get("c_n")));
   }
+
+  // And with the weights frozen (packed once, Recurrent::freeze_weights).
+  layer->freeze_weights();
+  const lstm::RecurrentResult rf = layer->forward_sequence(x, h0, c0, infer);
+  EXPECT_TRUE(compare(fwd, fx.name, "output (frozen)", rf.output, fx.get("output")));
+  EXPECT_TRUE(compare(fwd, fx.name, "h_n (frozen)", rf.h_n, fx.get("h_n")));
+  if (is_lstm) {
+    EXPECT_TRUE(compare(fwd, fx.name, "c_n (frozen)", rf.c_n, fx.get("c_n")));
+  }
 }
 
 // return_sequences = false: the forward direction's output at each sample's last valid step

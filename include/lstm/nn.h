@@ -162,6 +162,18 @@ class Recurrent : public Layer {
   // Parameter by PyTorch name ("weight_ih_l0", "bias_hh_l1_reverse", "weight_hr_l0", ...).
   Tensor& parameter(const std::string& name);
 
+  // Inference with the weights packed once. freeze_weights() copies every parameter and packs
+  // W_hh and W_ih into the layout of the GEMM's micro-kernel (as oneDNN's primitives take their
+  // weights reordered beforehand); until unfreeze_weights(), inference computes with that copy
+  // and skips the packing that every call otherwise does, which at small batches costs as much
+  // as several time steps. The results are bit for bit those of unfrozen inference with the
+  // weights as they were at freeze_weights(): later changes to the parameters are not seen
+  // until the next freeze_weights(). Memory: about one more copy of the parameters, packed.
+  // A training pass (ctx.training) throws while frozen.
+  void freeze_weights();
+  void unfreeze_weights();
+  bool weights_frozen() const;
+
   // Resets every parameter to PyTorch's default: U(−1/√H, 1/√H).
   void reset_parameters(Rng& rng) override;
 

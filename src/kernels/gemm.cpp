@@ -68,6 +68,11 @@ void scale_rows(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
     for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
+// Every row of C (m × n, row stride ldc) = bias (n).
+void rows_from_bias(int64_t m, int64_t n, const float* bias, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) std::copy(bias, bias + n, c + i * ldc);
+}
+
 }  // namespace
 
 void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
@@ -84,7 +89,7 @@ void sgemm_bias(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, c
                 int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0)
-    for (int64_t i = 0; i < m; ++i) std::copy(bias, bias + n, c + i * ldc);
+    rows_from_bias(m, n, bias, c, ldc);
   else
     gemm_for(active_isa()).sgemm_bias(trans_a, trans_b, m, n, k, a, lda, b, ldb, bias, c, ldc);
 }
@@ -108,6 +113,19 @@ void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const P
     scale_rows(m, b.n, beta, c, ldc);
   else
     gemm_for(b.isa).sgemm_packed(trans_a, m, a, lda, b, beta, c, ldc);
+}
+
+void sgemm_packed_bias(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
+                       const float* bias, float* c, int64_t ldc) {
+  if (m <= 0 || b.n <= 0) return;
+  if (b.k <= 0)
+    rows_from_bias(m, b.n, bias, c, ldc);
+  else
+    gemm_for(b.isa).sgemm_packed_bias(trans_a, m, a, lda, b, bias, c, ldc);
+}
+
+bool sgemm_same_as_packed(Trans trans_b, int64_t m, Isa isa) {
+  return gemm_for(isa).same_as_packed(trans_b, m);
 }
 
 bool bf16_supported() {

@@ -410,7 +410,7 @@ struct Gemm {
   static void product(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k,
                       const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                       const float* bias, float* c, int64_t ldc) {
-    if (trans_b == Trans::yes && m <= Shape::dot_max_m) {
+    if (!same_as_packed(trans_b, m)) {
       if (bias) {  // the dot products add to C: start it as the bias
         for (int64_t i = 0; i < m; ++i) copy_padded(bias, n, c + i * ldc, n);
         beta = 1.0f;
@@ -449,15 +449,26 @@ struct Gemm {
       pack_b_panel(trans_b, b, ldb, 0, k, j, smaller(NR, n - j), out + j * k);
   }
 
-  // C = beta·C + op(A)·B with B packed by pack_b.
+  // C = beta·C + op(A)·B, or bias + op(A)·B, with B packed by pack_b.
   static void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
                            float beta, float* c, int64_t ldc) {
     Prepacked source{b.data, b.k};
     blocked(trans_a, m, b.n, b.k, a, lda, source, beta, nullptr, c, ldc);
   }
+  static void sgemm_packed_bias(Trans trans_a, int64_t m, const float* a, int64_t lda,
+                                const PackedB& b, const float* bias, float* c, int64_t ldc) {
+    Prepacked source{b.data, b.k};
+    blocked(trans_a, m, b.n, b.k, a, lda, source, 0.0f, bias, c, ldc);
+  }
+
+  // Whether product() takes the blocked way, as the packed entry points always do.
+  static bool same_as_packed(Trans trans_b, int64_t m) {
+    return !(trans_b == Trans::yes && m <= Shape::dot_max_m);
+  }
 
   static constexpr GemmTable table() {
-    return {&sgemm, &sgemm_bias, &packed_b_size, &pack_b, &sgemm_packed};
+    return {&sgemm,        &sgemm_bias,        &packed_b_size, &pack_b,
+            &sgemm_packed, &sgemm_packed_bias, &same_as_packed};
   }
 };
 

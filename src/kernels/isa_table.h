@@ -23,6 +23,10 @@ struct GemmTable {
   // sgemm_packed for m, b.n, b.k ≥ 1.
   void (*sgemm_packed)(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
                        float beta, float* c, int64_t ldc);
+  // sgemm_packed_bias for m, b.n, b.k ≥ 1.
+  void (*sgemm_packed_bias)(Trans trans_a, int64_t m, const float* a, int64_t lda,
+                            const PackedB& b, const float* bias, float* c, int64_t ldc);
+  bool (*same_as_packed)(Trans trans_b, int64_t m);
 };
 
 struct ActivationTable {

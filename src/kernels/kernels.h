@@ -59,6 +59,14 @@ PackedB pack_b(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb,
 // B. `isa` must be supported, as it is whenever pack_b made b on this machine.
 void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
                   float beta, float* c, int64_t ldc);
+// C = bias + op(A)·B for B = b packed: sgemm_bias without packing B.
+void sgemm_packed_bias(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
+                       const float* bias, float* c, int64_t ldc);
+// Whether sgemm and sgemm_bias with this trans_b and m rows compute C as sgemm_packed and
+// sgemm_packed_bias do on `isa`'s path (the same tiles over the same values in the same order,
+// so the same bits), so that a caller holding B packed may use it instead: true except where a
+// few rows take dot products with the rows of B as they lie (trans_b = yes and m ≤ 8).
+bool sgemm_same_as_packed(Trans trans_b, int64_t m, Isa isa = active_isa());
 
 // bfloat16 weights for inference (issue 5, item 8). op(B) = Bᵀ (k × n; B is n × k, as W_hh is
 // stored) rounded to bf16 (to nearest, ties to even) and packed once into the layout of AVX-512

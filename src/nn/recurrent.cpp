@@ -162,6 +162,17 @@ struct Recurrent::Impl {
   };
   std::vector<MemberWork> member_work;  // [team member]
 
+  // What freeze_weights() keeps: every parameter as it was then, and of each direction W_hh
+  // packed per chunk for the per-step product (as phase 0 of forward_direction packs it) and
+  // W_ih packed for Gx, both in the layout of `isa`'s path.
+  struct Frozen {
+    std::vector<Tensor> values;  // as Impl::values
+    std::vector<Buffer> w_hh;    // [layer · D + direction] (C · R · H_out)
+    std::vector<Buffer> w_ih;    // [layer · D + direction] packed_b_size(I_l, G·H)
+    kernels::Isa isa = kernels::Isa::scalar;
+  };
+  std::unique_ptr<Frozen> frozen;  // null unless frozen
+
   explicit Impl(const RecurrentConfig& config)
       : cfg(config), layer_traces(static_cast<std::size_t>(config.num_layers)) {
     const int64_t G = cfg.gate_count(), H = cfg.hidden_size, P = cfg.proj_size,
@@ -191,7 +202,10 @@ struct Recurrent::Impl {
     return static_cast<int>(values.size()) - 1;
   }
 
-  const float* value(int index) const { return index < 0 ? nullptr : values[index].data(); }
+  // The parameters a pass computes with: the frozen copy while frozen (only inference runs then).
+  const float* value(int index) const {
+    return index < 0 ? nullptr : (frozen ? frozen->values : values)[index].data();
+  }
   float* grad(int index) { return index < 0 ? nullptr : grads[index].data(); }
 
   bool valid(int64_t b, int64_t t) const { return lengths.empty() || t < lengths[b]; }
@@ -203,6 +217,23 @@ struct Recurrent::Impl {
   static constexpr int64_t granule = 16;
   Team::Range chunk_of(int64_t count, int64_t chunk) const {
     return threads::split(count, chunk_count(), chunk, granule);
+  }
+
+  // W_hhᵀ of each chunk's units, packed for the per-step product on `isa`'s path: chunk k's gate
+  // q is panels [q·w_pad, (q + 1)·w_pad) of its R = G·w_pad columns (w_pad: the chunk's width
+  // rounded up to the panel width, zero-padded), so that one product gives rec (B, R).
+  int64_t packed_chunk_width(kernels::Isa isa) const {  // w_pad
+    return round_up(chunk_of(cfg.hidden_size, 0).size(), kernels::packed_b_panel_width(isa));
+  }
+  // Packs chunk `chunk` of w_hh (G·H, H_out) into packed + chunk·R·H_out.
+  void pack_recurrent_chunk(const float* w_hh, int64_t chunk, float* packed,
+                            kernels::Isa isa) const {
+    const int64_t G = cfg.gate_count(), H = cfg.hidden_size, H_out = cfg.output_size();
+    const int64_t w_pad = packed_chunk_width(isa), R = G * w_pad;
+    const Team::Range units = chunk_of(H, chunk);
+    for (int64_t q = 0; q < G; ++q)
+      kernels::pack_b(Trans::yes, H_out, units.size(), w_hh + (q * H + units.begin) * H_out, H_out,
+                      packed + chunk * R * H_out + q * w_pad * H_out, isa);
   }
 
   // The threads a direction runs on: one when a time step is too small to share, that is when
@@ -224,8 +255,11 @@ struct Recurrent::Impl {
   // for its range of columns, that adds the bias to every row as it stores them
   // (kernels::sgemm_bias). A GEMM computes each element the same way however its columns are
   // split, so this split may follow the team size without changing any result.
-  void input_projection(const DirectionParams& p, const float* x, int64_t I, float* gx) {
+  // Frozen, W_ih comes packed (w_ih_packed, for `isa`), where that gives the same bits.
+  void input_projection(const DirectionParams& p, const float* x, int64_t I, float* gx,
+                        const float* w_ih_packed, kernels::Isa isa) {
     const int64_t rows = steps * batch, GH = cfg.gate_count() * cfg.hidden_size;
+    const bool packed = w_ih_packed && kernels::sgemm_same_as_packed(Trans::yes, rows, isa);
     const bool add_b_hh = cfg.cell != CellType::gru;
     float* bias = work.bias.get(GH);  // (G·H) b_ih (+ b_hh)
     if (cfg.bias)
@@ -233,10 +267,16 @@ struct Recurrent::Impl {
         bias[j] = add_b_hh ? value(p.b_ih)[j] + value(p.b_hh)[j] : value(p.b_ih)[j];
     threads::run(team_threads(), [&](const Team& team) {
       const Team::Range columns =
-          threads::split(GH, team.size(), team.index(), kernels::packed_b_panel_width());
+          threads::split(GH, team.size(), team.index(), kernels::packed_b_panel_width(isa));
       const int64_t j0 = columns.begin, width = columns.size();
       if (width <= 0) return;
-      if (cfg.bias)
+      if (packed) {
+        const kernels::PackedB w_ih_t{w_ih_packed + j0 * I, I, width, isa};  // its columns
+        if (cfg.bias)
+          kernels::sgemm_packed_bias(Trans::no, rows, x, I, w_ih_t, bias + j0, gx + j0, GH);
+        else
+          kernels::sgemm_packed(Trans::no, rows, x, I, w_ih_t, 0.0f, gx + j0, GH);
+      } else if (cfg.bias)
         kernels::sgemm_bias(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I,
                             I, bias + j0, gx + j0, GH);
       else
@@ -252,9 +292,10 @@ struct Recurrent::Impl {
   // Gx comes first (input_projection); then phase 0 packs W_hh, and each step is a phase (two
   // with a projection) whose chunks each compute all G gates and the states of one range of
   // hidden units, after the phase before has completed h_{t−1}.
-  void forward_direction(const DirectionParams& p, const float* x, int64_t I, bool reverse,
-                         float* h, float* c, float* y, int64_t Y_width, int64_t column,
+  void forward_direction(int64_t state, const float* x, int64_t I, bool reverse, float* h,
+                         float* c, float* y, int64_t Y_width, int64_t column,
                          DirectionTrace* trace) {
+    const DirectionParams& p = params[state];
     const int64_t T = steps, B = batch, H = cfg.hidden_size, G = cfg.gate_count(), GH = G * H,
                   H_out = cfg.output_size(), C = chunk_count();
     const bool is_lstm = cfg.cell == CellType::lstm, is_gru = cfg.cell == CellType::gru;
@@ -276,18 +317,18 @@ struct Recurrent::Impl {
     copy_floats(h_states, h, B * H_out);
     member_work.resize(static_cast<std::size_t>(num_threads()));
 
-    // W_hhᵀ of each chunk's units, packed once for the per-step product: chunk k's gate q is
-    // panels [q·w_pad, (q + 1)·w_pad) of its R = G·w_pad columns (w_pad: the chunk's width
-    // rounded up to the panel width, zero-padded), so that one product gives rec (B, R).
-    const kernels::Isa isa = kernels::active_isa();
-    const int64_t w_pad = round_up(chunk_of(H, 0).size(), kernels::packed_b_panel_width(isa));
-    const int64_t R = G * w_pad;
+    // W_hhᵀ packed per chunk (pack_recurrent_chunk) in phase 0, or once by freeze_weights().
+    const kernels::Isa isa = frozen ? frozen->isa : kernels::active_isa();
+    const int64_t w_pad = packed_chunk_width(isa), R = G * w_pad;
     // The same in bfloat16 pairs (kernels::PackedBf16) when this call uses bf16 weights.
     const int64_t bf16_size = bf16 ? kernels::packed_b_bf16_size(H_out, R) : 0;  // per chunk
-    float* packed = bf16 ? nullptr : work.w_hh.get(C * R * H_out);
+    const bool prepacked = frozen && !bf16;
+    float* packed = bf16 ? nullptr
+                    : prepacked ? frozen->w_hh[state].data()
+                                : work.w_hh.get(C * R * H_out);
     uint16_t* packed_bf16 = bf16 ? work.w_hh_bf16.get(C * bf16_size) : nullptr;
 
-    input_projection(p, x, I, gates);
+    input_projection(p, x, I, gates, frozen ? frozen->w_ih[state].data() : nullptr, isa);
     const int64_t parts = projected ? 2 : 1;  // phases per step
     threads::run_phases(team_threads(), 1 + T * parts, C,
                         [&](const Team& team, int64_t phase, int64_t chunk) {
@@ -298,16 +339,14 @@ struct Recurrent::Impl {
                                           H_out, R};
 
       if (phase == 0) {
-        const float* w_hh = value(p.w_hh) + u0 * H_out;  // gate q's rows at w_hh + q·H·H_out
         if (bf16) {
+          const float* w_hh = value(p.w_hh) + u0 * H_out;  // gate q's rows at w_hh + q·H·H_out
           uint16_t* out = packed_bf16 + chunk * bf16_size;
           std::fill(out, out + bf16_size, uint16_t{0});  // the padding columns of each gate
           for (int64_t q = 0; q < G; ++q)
             kernels::pack_b_bf16(H_out, n, w_hh + q * H * H_out, H_out, out + q * bf16_size / G);
-        } else {
-          for (int64_t q = 0; q < G; ++q)
-            kernels::pack_b(Trans::yes, H_out, n, w_hh + q * H * H_out, H_out,
-                            packed + chunk * R * H_out + q * w_pad * H_out, isa);
+        } else if (!prepacked) {
+          pack_recurrent_chunk(value(p.w_hh), chunk, packed, isa);
         }
         return;
       }
@@ -707,6 +746,35 @@ std::vector<ParameterRef> Recurrent::parameters() {
   return refs;
 }
 
+void Recurrent::freeze_weights() {
+  Impl& m = *impl_;
+  const RecurrentConfig& cfg = config_;
+  auto frozen = std::make_unique<Impl::Frozen>();
+  frozen->values = m.values;
+  frozen->isa = kernels::active_isa();
+  const kernels::Isa isa = frozen->isa;
+  const int64_t GH = cfg.gate_count() * cfg.hidden_size, H_out = cfg.output_size(),
+                D = cfg.directions(), C = m.chunk_count();
+  const int64_t R = cfg.gate_count() * m.packed_chunk_width(isa);
+  frozen->w_hh.resize(m.params.size());
+  frozen->w_ih.resize(m.params.size());
+  for (std::size_t state = 0; state < m.params.size(); ++state) {
+    const Impl::DirectionParams& p = m.params[state];
+    const int64_t I = state < static_cast<std::size_t>(D) ? cfg.input_size : D * H_out;
+    float* w_hh = frozen->w_hh[state].get(C * R * H_out);
+    for (int64_t chunk = 0; chunk < C; ++chunk)
+      m.pack_recurrent_chunk(frozen->values[p.w_hh].data(), chunk, w_hh, isa);
+    kernels::pack_b(Trans::yes, I, GH, frozen->values[p.w_ih].data(), I,
+                    frozen->w_ih[state].get(kernels::packed_b_size(I, GH, isa)), isa);
+  }
+  m.frozen = std::move(frozen);
+  m.has_trace = false;  // a training pass's trace is not for a frozen layer to go back through
+}
+
+void Recurrent::unfreeze_weights() { impl_->frozen.reset(); }
+
+bool Recurrent::weights_frozen() const { return impl_->frozen != nullptr; }
+
 Tensor& Recurrent::parameter(const std::string& name) {
   for (std::size_t i = 0; i < impl_->names.size(); ++i)
     if (impl_->names[i] == name) return impl_->values[i];
@@ -791,6 +859,9 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
       lengths = *ctx.lengths;
   }
   const bool training = ctx.training;
+  if (training && m.frozen)
+    throw Error(name + ": its weights are frozen for inference (freeze_weights); call "
+                       "unfreeze_weights() before training it");
   const bool dropout_active = training && cfg.dropout > 0.0f && L > 1;
   if (dropout_active && !ctx.rng)
     throw Error(name + ": training with dropout needs a random generator (ForwardContext::rng)");
@@ -818,7 +889,7 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
     float* y = layer_input(layer + 1, D * H_out);
     for (int64_t d = 0; d < D; ++d) {
       const int64_t state = layer * D + d;
-      m.forward_direction(m.params[state], input, I, d == 1, result.h_n.data() + state * B * H_out,
+      m.forward_direction(state, input, I, d == 1, result.h_n.data() + state * B * H_out,
                           is_lstm ? result.c_n.data() + state * B * H : nullptr, y, D * H_out,
                           d * H_out, training ? &m.layer_traces[layer].direction[d] : nullptr);
     }

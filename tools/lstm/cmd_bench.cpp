@@ -53,6 +53,7 @@ struct BenchOptions {
   uint64_t seed = 0;
   bool json = false;
   bool bf16 = false;  // inference with bf16 weights (ForwardContext::bf16_weights)
+  bool freeze = false;  // inference with the weights frozen (Recurrent::freeze_weights)
 };
 
 struct BenchResult {
@@ -159,6 +160,7 @@ BenchResult run_one(const BenchOptions& o, const BenchConfig& c, const std::stri
   layer.reset_parameters(rng);
   const Tensor x = random_tensor({c.batch, c.steps, c.input}, rng);
   const bool train = mode == "train";
+  if (o.freeze && !train) layer.freeze_weights();
   const Tensor dy = train ? random_tensor({c.batch, c.steps, c.hidden}, rng) : Tensor();
 
   using Clock = std::chrono::steady_clock;
@@ -267,6 +269,7 @@ nlohmann::ordered_json to_json(const BenchOptions& o, const BenchResult& r) {
   j["threads_used"] = library_threads_used(r.config.hidden);
   j["isa"] = kernels::isa_name(kernels::active_isa());
   j["bf16"] = o.bf16 && r.mode == "infer" && kernels::bf16_supported();
+  j["frozen"] = o.freeze && r.mode == "infer";
   j["ms"] = rounded(r.ms, 6);
   j["ms_min"] = rounded(r.ms_min, 6);
   j["ms_max"] = rounded(r.ms_max, 6);
@@ -402,10 +405,15 @@ void add_bench_command(CLI::App& app) {
                     "Inference with W_hh and h rounded to bfloat16 in the recurrent product "
                     "(ForwardContext::bf16_weights; needs AVX-512 BF16, else ignored; bf16 in "
                     "the JSON says whether it was used)");
+  command->add_flag("--freeze", o->freeze,
+                    "Inference with the weights frozen (Recurrent::freeze_weights): W_hh and W_ih "
+                    "packed once before the timing, as oneDNN's primitive takes its weights "
+                    "reordered beforehand, instead of at every call (frozen in the JSON says "
+                    "whether it was used)");
   command->add_flag(
       "--json", o->json,
       "One JSON object per configuration and mode per line: name, cell, mode, input, hidden, "
-      "batch, steps, layers, threads, threads_used, isa, bf16, ms (median of one run: forward, or "
+      "batch, steps, layers, threads, threads_used, isa, bf16, frozen, ms (median of one run: forward, or "
       "forward+backward in train mode), ms_min, ms_max, forward_ms and backward_ms (train: medians "
       "of the two parts), repeats, page_faults_per_run, gflop (work of one run), gflops "
       "(GFLOP/s at the median), peak_rss_mb (peak resident memory, getrusage), rss_before_mb, "

@@ -154,13 +154,23 @@ Sequences make_sequences(const std::vector<int32_t>& ids, int64_t begin, int64_t
 }
 
 // The model's layers run with the LSTM's state carried from one call to the next, so that a long
-// text can be fed in pieces (or one character at a time) as if it were one sequence.
+// text can be fed in pieces (or one character at a time) as if it were one sequence. The LSTM's
+// weights are frozen meanwhile (Recurrent::freeze_weights): packed once, not at every call,
+// which at one character a call is most of the work.
 class StatefulModel {
  public:
   explicit StatefulModel(Sequential& model)
       : embedding_(model.layer(0)),
         lstm_(dynamic_cast<Recurrent&>(model.layer(1))),
-        dense_(model.layer(2)) {}
+        dense_(model.layer(2)),
+        was_frozen_(lstm_.weights_frozen()) {
+    if (!was_frozen_) lstm_.freeze_weights();
+  }
+  ~StatefulModel() {
+    if (!was_frozen_) lstm_.unfreeze_weights();
+  }
+  StatefulModel(const StatefulModel&) = delete;
+  StatefulModel& operator=(const StatefulModel&) = delete;
 
   // Forgets the state: the next call starts from zeros.
   void reset() { h_ = c_ = Tensor(); }
@@ -178,6 +188,7 @@ class StatefulModel {
   Layer& embedding_;
   Recurrent& lstm_;
   Layer& dense_;
+  const bool was_frozen_;
   Tensor h_, c_;
 };
 

@@ -1,0 +1,165 @@
+// Inference with frozen weights (Recurrent::freeze_weights; issue 5: weights packed once, as
+// oneDNN's primitive takes them reordered beforehand). Frozen inference gives bit for bit what
+// unfrozen inference gives, for every cell, stacked and bidirectional layers, projections,
+// variable lengths, initial states, few and many rows in the input product (which takes dot
+// products below 9 rows and the packed weights above) and any number of threads; it computes
+// with the weights as they were when frozen; training refuses to run while frozen. The PyTorch
+// parity tests run frozen inference against the fixtures too.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "lstm/nn.h"
+#include "lstm/threads.h"
+#include "threads.h"
+
+namespace {
+
+using namespace lstm;
+
+Tensor random_tensor(const Shape& shape, Rng& rng) {
+  Tensor t(shape);
+  for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
+  return t;
+}
+
+bool bit_identical(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(float)) ==
+             0;
+}
+
+struct Inputs {
+  Tensor x, h0, c0;
+  std::vector<int64_t> lengths;
+};
+
+Inputs random_inputs(const RecurrentConfig& config, int64_t batch, int64_t steps,
+                     bool with_lengths, Rng& rng) {
+  const int64_t LD = config.num_layers * config.directions();
+  Inputs in{random_tensor({batch, steps, config.input_size}, rng),
+            random_tensor({LD, batch, config.output_size()}, rng),
+            random_tensor({LD, batch, config.hidden_size}, rng),
+            {}};
+  for (int64_t b = 0; b < batch; ++b)
+    in.lengths.push_back(with_lengths ? 1 + (b * 5) % steps : steps);
+  return in;
+}
+
+// output, h_n and c_n of one inference pass
+std::vector<Tensor> infer(Recurrent& layer, const Inputs& in) {
+  const bool is_lstm = layer.config().cell == CellType::lstm;
+  const RecurrentResult r = layer.forward_sequence(in.x, &in.h0, is_lstm ? &in.c0 : nullptr,
+                                                   {.lengths = &in.lengths});
+  return {r.output, r.h_n, r.c_n};
+}
+
+void expect_bit_identical(const std::vector<Tensor>& a, const std::vector<Tensor>& b,
+                          const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(bit_identical(a[i], b[i])) << what << ": result " << i;
+}
+
+struct Case {
+  std::string name;
+  RecurrentConfig config;
+  int64_t batch, steps;
+  bool lengths;
+};
+
+std::vector<Case> cases() {
+  const auto cfg = [](CellType cell, int64_t input, int64_t hidden) {
+    return RecurrentConfig{.cell = cell, .input_size = input, .hidden_size = hidden};
+  };
+  std::vector<Case> all;
+  for (CellType cell : {CellType::lstm, CellType::gru, CellType::rnn_tanh, CellType::rnn_relu}) {
+    all.push_back({"one_step_one_sample", cfg(cell, 9, 40), 1, 1, false});  // dot products
+    all.push_back({"uneven_chunks", cfg(cell, 5, 72), 3, 6, true});         // packed W_ih
+    RecurrentConfig stacked = cfg(cell, 6, 48);
+    stacked.num_layers = 2;
+    stacked.bidirectional = true;
+    all.push_back({"stacked_bidirectional", stacked, 4, 5, true});
+    all.push_back({"batch1_many_chunks", cfg(cell, 33, 300), 1, 12, false});  // 8 chunks
+  }
+  RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
+  projected.proj_size = 37;
+  projected.num_layers = 2;
+  all.push_back({"lstm_projection", projected, 3, 5, true});
+  RecurrentConfig no_bias = cfg(CellType::gru, 9, 64);
+  no_bias.bias = false;
+  no_bias.return_sequences = false;
+  all.push_back({"gru_no_bias_last_step", no_bias, 2, 7, false});
+  return all;
+}
+
+TEST(Freeze, InferenceIsBitIdenticalToUnfrozen) {
+  const int original = num_threads();
+  threads::set_small_work_on_one_thread(false);  // share the small shapes among the threads too
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(c.name + " cell " + std::to_string(static_cast<int>(c.config.cell)));
+    Recurrent layer(c.config);
+    Rng rng(3);
+    layer.reset_parameters(rng);
+    const Inputs in = random_inputs(c.config, c.batch, c.steps, c.lengths, rng);
+    for (int n : {1, 2, 3}) {
+      set_num_threads(n);
+      layer.unfreeze_weights();
+      EXPECT_FALSE(layer.weights_frozen());
+      const std::vector<Tensor> unfrozen = infer(layer, in);
+      layer.freeze_weights();
+      EXPECT_TRUE(layer.weights_frozen());
+      expect_bit_identical(unfrozen, infer(layer, in), std::to_string(n) + " threads");
+      expect_bit_identical(unfrozen, infer(layer, in), "again, " + std::to_string(n) + " threads");
+    }
+  }
+  threads::set_small_work_on_one_thread(true);
+  set_num_threads(original);
+}
+
+// Frozen inference computes with the weights as they were at freeze_weights(), biases and
+// projections included; freezing again (or unfreezing) takes the new ones.
+TEST(Freeze, LaterChangesAreSeenOnlyAfterFreezingAgain) {
+  RecurrentConfig config{
+      .cell = CellType::lstm, .input_size = 6, .hidden_size = 40, .proj_size = 20};
+  Recurrent layer(config);
+  Rng rng(5);
+  layer.reset_parameters(rng);
+  const Inputs in = random_inputs(config, 12, 4, false, rng);  // 48 rows: packed W_ih
+  const std::vector<Tensor> before = infer(layer, in);
+  layer.freeze_weights();
+  for (const char* name :
+       {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_hr_l0"})
+    for (float& w : layer.parameter(name)) w *= 0.5f;
+  expect_bit_identical(before, infer(layer, in), "frozen, weights changed since");
+  layer.unfreeze_weights();
+  const std::vector<Tensor> after = infer(layer, in);
+  EXPECT_FALSE(bit_identical(before[0], after[0]));
+  layer.freeze_weights();
+  expect_bit_identical(after, infer(layer, in), "frozen again");
+}
+
+TEST(Freeze, TrainingRefusesToRunWhileFrozen) {
+  RecurrentConfig config{.cell = CellType::gru, .input_size = 4, .hidden_size = 16};
+  Recurrent layer(config);
+  Rng rng(2);
+  layer.reset_parameters(rng);
+  const Tensor x = random_tensor({2, 3, 4}, rng);
+  // a training pass made before freezing cannot be gone back through after it
+  const RecurrentResult r = layer.forward_sequence(x, nullptr, nullptr, {.training = true});
+  layer.freeze_weights();
+  EXPECT_THROW(layer.backward_sequence(r.output), Error);
+  try {
+    layer.forward_sequence(x, nullptr, nullptr, {.training = true});
+    ADD_FAILURE() << "a training pass ran while frozen";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unfreeze_weights"), std::string::npos) << e.what();
+  }
+  layer.unfreeze_weights();
+  const RecurrentResult again = layer.forward_sequence(x, nullptr, nullptr, {.training = true});
+  EXPECT_NO_THROW(layer.backward_sequence(again.output));
+}
+
+}  // namespace
