@@ -3,9 +3,10 @@
 calls this).
 
 For every suite configuration, cell and mode it times the contenders in turn, ROUNDS times,
-rotating which goes first: `lstm bench` (the library), onednn_rnn (oneDNN's primitive, with the
-threads asked and, beside it, with 1 thread) and torch_rnn.py (PyTorch, one long-lived process so
-that importing torch is paid once). Each measurement is the median of the runs of one --min-time
+rotating which goes first: `lstm bench` (the library; in infer mode with --freeze, its weights
+packed once before the timing as oneDNN's are reordered once, unless --no-freeze), onednn_rnn
+(oneDNN's primitive, with the threads asked and, beside it, with 1 thread) and torch_rnn.py
+(PyTorch, one long-lived process so that importing torch is paid once). Each measurement is the median of the runs of one --min-time
 burst. The table gives, per contender, the median over the rounds; as ratios (throughput ours /
 theirs) the median over the rounds of the per-round ratio (their time / our time in the same
 round), so that load from other processes hits both sides of a ratio alike; and, as a
@@ -103,6 +104,7 @@ def measure(a):
         configs = [c for c in configs if c["name"] in wanted]
     cells, modes = a.cells.split(","), a.modes.split(",")
     data = dict(started=str(datetime.datetime.now()), load_start=os.getloadavg(), commit=a.commit,
+                frozen=not a.no_freeze,
                 rounds=a.rounds, min_time=a.min_time, min_repeats=a.min_repeats, cells=cells, modes=modes)
     data["roof"] = measure_roof(a.roof) if not a.roof_gflops else {"roof_gflops_2t": a.roof_gflops, "sizes": []}
 
@@ -122,7 +124,8 @@ def measure(a):
                                   "--steps", str(cfg["steps"]), "--cell", cell, "--mode", mode, "--threads", str(a.threads),
                                   "--min-time", str(a.min_time), "--min-repeats", str(a.min_repeats), "--name", cfg["name"]]
                         if who == "ours":
-                            j = run_json([a.lstm, "bench", "--json"] + common)
+                            freeze = ["--freeze"] if mode == "infer" and not a.no_freeze else []
+                            j = run_json([a.lstm, "bench", "--json"] + freeze + common)
                             threads_seen[who].add(f"{j['threads_used']} (asked {j['threads']}; {j['isa']} kernels)")
                         elif who in ("onednn", "onednn1"):
                             j = run_json([a.onednn] + common + (["--threads", "1"] if who == "onednn1" else []))
@@ -180,6 +183,9 @@ def report(data):
     print(f"{data['rounds']} rounds, contenders rotated each round, bursts of {data['min_time']} s (at least "
           f"{data['min_repeats']} run) after a warm-up; times are medians; ratios are throughput ours/theirs, the median "
           "of the per-round ratios; best/best is our fastest run against oneDNN's fastest at either thread count.")
+    if data.get("frozen"):
+        print("Our inference runs with its weights frozen (`lstm bench --freeze`: packed once before the timing, "
+              "as oneDNN's weights are reordered once outside it); training packs at every call.")
     print()
     print("Threads: " + "; ".join(f"{LABEL[c]}: {', '.join(data['threads'][c])}" for c in contenders) + ".")
     print()
@@ -243,6 +249,8 @@ def main():
     p.add_argument("--min-repeats", type=int, default=1, help="runs per burst at least")
     p.add_argument("--threads", type=int, default=2, help="threads asked of every contender")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--no-freeze", action="store_true",
+                   help="time our inference without --freeze (packing the weights at every call)")
     p.add_argument("--no-onednn-1t", action="store_true",
                    help="leave out oneDNN on 1 thread (timed beside the 2-thread run: the library's thread count "
                         "today, and robust to load from other processes)")
