@@ -93,13 +93,18 @@ void swap_batch_and_time(const float* x, int64_t d0, int64_t d1, int64_t f, floa
                   static_cast<std::size_t>(f) * sizeof(float));
 }
 
-// bias_grad (width,) += Σ_r rows[r] over n rows (row stride `stride`).
-void accumulate_column_sums(float* bias_grad, const float* rows, int64_t n, int64_t width,
-                            int64_t stride) {
+// sums (width,) = Σ_r rows[r] over n rows (row stride `stride`).
+void column_sums(float* sums, const float* rows, int64_t n, int64_t width, int64_t stride) {
+  std::fill(sums, sums + width, 0.0f);
   for (int64_t r = 0; r < n; ++r) {
     const float* row = rows + r * stride;
-    for (int64_t j = 0; j < width; ++j) bias_grad[j] += row[j];
+    for (int64_t j = 0; j < width; ++j) sums[j] += row[j];
   }
+}
+
+// y (n,) += x (n,)
+void add_to(float* y, const float* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) y[j] += x[j];
 }
 
 void copy_floats(float* dst, const float* src, int64_t n) {
@@ -159,6 +164,7 @@ struct Recurrent::Impl {
     // backward (accumulate), LSTM and RNN: rows of [H_prev | X] and the product dAᵀ [H_prev | X],
     // in the member's columns of each
     Buffer stacked_inputs, stacked_product;
+    Buffer column_sums;  // backward (accumulate): Σ over T·B of dA, the member's gate columns
   };
   std::vector<MemberWork> member_work;  // [team member]
 
@@ -621,10 +627,13 @@ struct Recurrent::Impl {
     }
     sgemm(Trans::no, Trans::no, rows, inputs.size(), GH, d_gates, GH, value(p.w_ih) + inputs.begin,
           I, dx_beta, dx + inputs.begin, I);
-    if (cfg.bias) {
-      const int64_t j0 = gate_columns.begin;
-      accumulate_column_sums(grad(p.b_hh) + j0, d_rec + j0, rows, gate_columns.size(), GH);
-      accumulate_column_sums(grad(p.b_ih) + j0, d_gates + j0, rows, gate_columns.size(), GH);
+    if (cfg.bias) {  // one sum where dA_rec is dA_in (LSTM, RNN)
+      const int64_t j0 = gate_columns.begin, width = gate_columns.size();
+      float* sums = member_work[team.index()].column_sums.get(width);
+      column_sums(sums, d_gates + j0, rows, width, GH);
+      add_to(grad(p.b_ih) + j0, sums, width);
+      if (d_rec != d_gates) column_sums(sums, d_rec + j0, rows, width, GH);
+      add_to(grad(p.b_hh) + j0, sums, width);
     }
     if (P > 0)
       sgemm(Trans::yes, Trans::no, P, units.size(), rows, d_h_proj, P,
