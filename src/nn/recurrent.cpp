@@ -293,13 +293,14 @@ struct Recurrent::Impl {
 
   // One direction of one layer over the whole sequence.
   //   x (T, B, I) input; h (B, H_out) and c (B, H) hold the initial state and receive the
-  //   final one; y (T, B, Y_width) receives h_t in columns [column, column + H_out), zero where
-  //   a sample has ended. trace (nullable) receives what backward needs.
+  //   final one; y receives h_t of sample b at y + t·y_step + b·y_row, in columns
+  //   [column, column + H_out), zero where a sample has ended (time-major (T, B, ·) or
+  //   batch-first (B, T, ·) by the strides). trace (nullable) receives what backward needs.
   // Gx comes first (input_projection); then phase 0 packs W_hh, and each step is a phase (two
   // with a projection) whose chunks each compute all G gates and the states of one range of
   // hidden units, after the phase before has completed h_{t−1}.
   void forward_direction(int64_t state, const float* x, int64_t I, bool reverse, float* h,
-                         float* c, float* y, int64_t Y_width, int64_t column,
+                         float* c, float* y, int64_t y_step, int64_t y_row, int64_t column,
                          DirectionTrace* trace) {
     const DirectionParams& p = params[state];
     const int64_t T = steps, B = batch, H = cfg.hidden_size, G = cfg.gate_count(), GH = G * H,
@@ -317,6 +318,13 @@ struct Recurrent::Impl {
       }
       if (is_gru) trace->hn.get(T * B * H);
     }
+    // Where the states live. Every sample running all T steps and no projection ("straight"):
+    // the cell writes h_t into y's rows of step t, and the product reads h_{t−1} from y's rows
+    // of the step before (h_states holds only the initial state). Otherwise h_t goes to h_new,
+    // then (update_h) to the alternating h_states and to y, a finished sample keeping its state
+    // and giving zeros.
+    const bool straight = lengths.empty() && !projected;
+    const auto y_of = [&](int64_t step_t) { return y + step_t * y_step + column; };  // (B, ·)
     float* h_states = work.h_states.get(2 * B * H_out);  // h_{t−1} and h_t, alternating
     float* h_new = work.h_new.get(B * H_out);
     float* cell_out = work.cell_out.get(B * H);
@@ -358,23 +366,30 @@ struct Recurrent::Impl {
       }
       const int64_t s = (phase - 1) / parts;
       const int64_t t = reverse ? T - 1 - s : s;
-      const float* h_prev = h_states + (s % 2) * B * H_out;  // (B, H_out) h_{t−1}
-      float* h_t = h_states + ((s + 1) % 2) * B * H_out;      // (B, H_out) h_t
+      // (B, H_out) h_{t−1}, row b at h_prev + b·h_prev_row
+      const bool from_y = straight && s > 0;
+      const float* h_prev = from_y ? y_of(reverse ? t + 1 : t - 1) : h_states + (s % 2) * B * H_out;
+      const int64_t h_prev_row = from_y ? y_row : H_out;
+      float* h_t = h_states + ((s + 1) % 2) * B * H_out;  // (B, H_out) h_t, unless straight
+      // where the cell (or the projection) writes h_t: row b at h_out + b·h_out_row
+      float* h_out = straight ? y_of(t) : h_new;
+      const int64_t h_out_row = straight ? y_row : H_out;
 
-      // h_t of the outputs [o0, o0 + n_out) from h_new; a sample past its length keeps its
-      // state and outputs zeros.
+      // The trace of h_{t−1}, and unless straight h_t of the outputs [o0, o0 + n_out) from
+      // h_new; a sample past its length keeps its state and outputs zeros.
       const auto update_h = [&] {
         for (int64_t b = 0; b < B; ++b) {
-          float* y_row = y + (t * B + b) * Y_width + column + o0;
-          float* h_b = h_t + b * H_out + o0;
-          const float* h_prev_b = h_prev + b * H_out + o0;
+          const float* h_prev_b = h_prev + b * h_prev_row + o0;
           if (trace) copy_floats(trace->h_prev.data() + (t * B + b) * H_out + o0, h_prev_b, n_out);
+          if (straight) continue;
+          float* y_b = y_of(t) + b * y_row + o0;
+          float* h_b = h_t + b * H_out + o0;
           if (valid(b, t)) {
             copy_floats(h_b, h_new + b * H_out + o0, n_out);
-            copy_floats(y_row, h_b, n_out);
+            copy_floats(y_b, h_b, n_out);
           } else {
             copy_floats(h_b, h_prev_b, n_out);
-            std::fill(y_row, y_row + n_out, 0.0f);
+            std::fill(y_b, y_b + n_out, 0.0f);
           }
         }
       };
@@ -390,9 +405,9 @@ struct Recurrent::Impl {
       float* rec = mine.recurrent.get(B * R);
       // rec (B, G·w_pad) = h_{t−1} W_hhᵀ, this chunk's units
       if (bf16)
-        kernels::gemm_bf16(B, h_prev, H_out, w_hh_bf16, rec, R);
+        kernels::gemm_bf16(B, h_prev, h_prev_row, w_hh_bf16, rec, R);
       else
-        kernels::sgemm_packed(Trans::no, B, h_prev, H_out, w_hh_t, 0.0f, rec, R);
+        kernels::sgemm_packed(Trans::no, B, h_prev, h_prev_row, w_hh_t, 0.0f, rec, R);
       float* g = gates + t * B * GH + u0;  // (B, G·H) this step's gates, from the chunk's units
       const kernels::InGates gx{g, GH, H}, rec_gates{rec, R, w_pad};
       // Inference needs only the states; training keeps the activated gates (in place of Gx).
@@ -409,7 +424,7 @@ struct Recurrent::Impl {
             : lengths.empty() ? kernels::OutRows{c_chunk, H}
                               : kernels::OutRows{mine.cell.get(B * n), n};
         const kernels::OutRows out = projected ? kernels::OutRows{cell_out + u0, H}
-                                               : kernels::OutRows{h_new + u0, H_out};
+                                               : kernels::OutRows{h_out + u0, h_out_row};
         kernels::lstm_step({.rows = B, .n = n, .gx = gx, .rec = rec_gates, .c_prev = {c_chunk, H},
                             .act = act, .c_new = c_new, .h = out});
         if (trace && projected)
@@ -421,9 +436,9 @@ struct Recurrent::Impl {
         // The fused step (kernels::gru_step): r, z, n and h_t; training keeps W_hn h + b_hn.
         kernels::gru_step({.rows = B, .n = n, .gx = gx, .rec = rec_gates,
                            .b_hh = cfg.bias ? value(p.b_hh) + u0 : nullptr, .b_gate = H,
-                           .h_prev = {h_prev + u0, H_out}, .act = act,
+                           .h_prev = {h_prev + u0, h_prev_row}, .act = act,
                            .hn = {trace ? trace->hn.data() + t * B * H + u0 : nullptr, H},
-                           .h = {h_new + u0, H_out}});
+                           .h = {h_out + u0, h_out_row}});
       } else {
         for (int64_t b = 0; b < B; ++b) {
           float* gb = g + b * GH;
@@ -434,12 +449,16 @@ struct Recurrent::Impl {
             kernels::tanh(gb, gb, n);
           else
             for (int64_t j = 0; j < n; ++j) gb[j] = std::max(gb[j], 0.0f);
-          copy_floats(h_new + b * H_out + u0, gb, n);
+          copy_floats(h_out + b * h_out_row + u0, gb, n);
         }
       }
       if (!projected) update_h();
     });
-    copy_floats(h, h_states + (T % 2) * B * H_out, B * H_out);
+    // the final state: h_t of the last step
+    if (straight)
+      copy_rows(h, H_out, y_of(reverse ? 0 : T - 1), y_row, B, H_out);
+    else
+      copy_floats(h, h_states + (T % 2) * B * H_out, B * H_out);
   }
 
   // Backward of forward_direction. x (T, B, I) is the direction's input; dy (T, B, Y_width)
@@ -886,7 +905,8 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
   result.c_n = is_lstm ? (c0 ? *c0 : Tensor({L * D, B, H})) : Tensor();
 
   // The input of layer l (T, B, I_l): in training the trace of that layer keeps it, in
-  // inference two buffers alternate. Index L is the output of the last layer.
+  // inference two buffers alternate. Index L is the output of the last layer where only its
+  // final states are returned.
   const auto layer_input = [&](int64_t layer, int64_t features) {
     Buffer& buffer = training && layer < L ? m.layer_traces[layer].input : m.work.layer_io[layer % 2];
     return buffer.get(T * B * features);
@@ -894,13 +914,20 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
   float* input = layer_input(0, cfg.input_size);
   swap_batch_and_time(x.data(), B, T, cfg.input_size, input);
   int64_t I = cfg.input_size;
+  // The last layer's outputs go straight into the batch-first output (B, T, D·H_out) where one
+  // is returned; the others' are time-major (T, B, D·H_out), the next layer's input.
+  if (cfg.return_sequences) result.output = Tensor::uninitialized({B, T, D * H_out});
   for (int64_t layer = 0; layer < L; ++layer) {
-    float* y = layer_input(layer + 1, D * H_out);
+    const bool batch_first = cfg.return_sequences && layer == L - 1;
+    float* y = batch_first ? result.output.data() : layer_input(layer + 1, D * H_out);
+    const int64_t y_step = batch_first ? D * H_out : B * D * H_out;  // t → t + 1
+    const int64_t y_row = batch_first ? T * D * H_out : D * H_out;   // b → b + 1
     for (int64_t d = 0; d < D; ++d) {
       const int64_t state = layer * D + d;
       m.forward_direction(state, input, I, d == 1, result.h_n.data() + state * B * H_out,
-                          is_lstm ? result.c_n.data() + state * B * H : nullptr, y, D * H_out,
-                          d * H_out, training ? &m.layer_traces[layer].direction[d] : nullptr);
+                          is_lstm ? result.c_n.data() + state * B * H : nullptr, y, y_step,
+                          y_row, d * H_out,
+                          training ? &m.layer_traces[layer].direction[d] : nullptr);
     }
     // Dropout on the output of every layer but the last: the mask is drawn in the batch-first
     // order (b, t, feature), keep = uniform ≥ p, kept values scaled by 1/(1 − p).
@@ -924,10 +951,7 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
   }
   m.has_trace = training;
 
-  if (cfg.return_sequences) {
-    result.output = Tensor::uninitialized({B, T, D * H_out});
-    swap_batch_and_time(input, T, B, D * H_out, result.output.data());
-  } else {
+  if (!cfg.return_sequences) {
     // The last layer's final states, [forward, reverse]: (B, D·H_out).
     result.output = Tensor::uninitialized({B, D * H_out});
     for (int64_t d = 0; d < D; ++d)
