@@ -25,8 +25,10 @@ namespace detail {
 // system when freed but kept (up to kReusedBytesLimit in all, the oldest given back first) for
 // the next request of the same size: a training loop allocates the same shapes every step, and
 // a fresh large block costs a page fault per 4 KiB on its first touch (14% of a training step
-// of an LSTM with 256 units, measured). release_reused_blocks() gives them all back.
-constexpr std::size_t kReusedBlockBytes = std::size_t{256} << 10;
+// of an LSTM with 256 units, measured). 64 KiB takes in the final states (B × H floats: 128 KiB
+// at B = 64, H = 512), which at 128 KiB and more glibc would map and unmap afresh at every call
+// (64 page faults a forward pass of that layer). release_reused_blocks() gives them all back.
+constexpr std::size_t kReusedBlockBytes = std::size_t{64} << 10;
 constexpr std::size_t kReusedBytesLimit = std::size_t{512} << 20;
 void* allocate_block(std::size_t bytes, std::size_t alignment);
 void free_block(void* block, std::size_t bytes, std::size_t alignment) noexcept;
