@@ -1,8 +1,9 @@
 // Inference with frozen weights (Recurrent::freeze_weights; issue 5: weights packed once, as
 // oneDNN's primitive takes them reordered beforehand). Frozen inference gives bit for bit what
-// unfrozen inference gives, for every cell, stacked and bidirectional layers, projections,
-// variable lengths, initial states, few and many rows in the input product (which takes dot
-// products below 9 rows and the packed weights above) and any number of threads; it computes
+// unfrozen inference gives, for the layers of recurrent_cases.h (every cell, stacked and
+// bidirectional layers, a projection, variable lengths), with initial states, few and many rows
+// in the input product (which takes dot products below 9 rows and the packed weights above)
+// and any number of threads; it computes
 // with the weights as they were when frozen; training refuses to run while frozen. The PyTorch
 // parity tests run frozen inference against the fixtures too.
 #include <gtest/gtest.h>
@@ -13,23 +14,16 @@
 
 #include "lstm/nn.h"
 #include "lstm/threads.h"
+#include "recurrent_cases.h"
 #include "threads.h"
 
 namespace {
 
 using namespace lstm;
-
-Tensor random_tensor(const Shape& shape, Rng& rng) {
-  Tensor t(shape);
-  for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
-  return t;
-}
-
-bool bit_identical(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(float)) ==
-             0;
-}
+using lstm::testing::bit_identical;
+using lstm::testing::random_tensor;
+using lstm::testing::recurrent_cases;
+using lstm::testing::RecurrentCase;
 
 struct Inputs {
   Tensor x, h0, c0;
@@ -63,42 +57,10 @@ void expect_bit_identical(const std::vector<Tensor>& a, const std::vector<Tensor
     EXPECT_TRUE(bit_identical(a[i], b[i])) << what << ": result " << i;
 }
 
-struct Case {
-  std::string name;
-  RecurrentConfig config;
-  int64_t batch, steps;
-  bool lengths;
-};
-
-std::vector<Case> cases() {
-  const auto cfg = [](CellType cell, int64_t input, int64_t hidden) {
-    return RecurrentConfig{.cell = cell, .input_size = input, .hidden_size = hidden};
-  };
-  std::vector<Case> all;
-  for (CellType cell : {CellType::lstm, CellType::gru, CellType::rnn_tanh, CellType::rnn_relu}) {
-    all.push_back({"one_step_one_sample", cfg(cell, 9, 40), 1, 1, false});  // dot products
-    all.push_back({"uneven_chunks", cfg(cell, 5, 72), 3, 6, true});         // packed W_ih
-    RecurrentConfig stacked = cfg(cell, 6, 48);
-    stacked.num_layers = 2;
-    stacked.bidirectional = true;
-    all.push_back({"stacked_bidirectional", stacked, 4, 5, true});
-    all.push_back({"batch1_many_chunks", cfg(cell, 33, 300), 1, 12, false});  // 8 chunks
-  }
-  RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
-  projected.proj_size = 37;
-  projected.num_layers = 2;
-  all.push_back({"lstm_projection", projected, 3, 5, true});
-  RecurrentConfig no_bias = cfg(CellType::gru, 9, 64);
-  no_bias.bias = false;
-  no_bias.return_sequences = false;
-  all.push_back({"gru_no_bias_last_step", no_bias, 2, 7, false});
-  return all;
-}
-
 TEST(Freeze, InferenceIsBitIdenticalToUnfrozen) {
   const int original = num_threads();
   threads::set_small_work_on_one_thread(false);  // share the small shapes among the threads too
-  for (const Case& c : cases()) {
+  for (const RecurrentCase& c : recurrent_cases()) {
     SCOPED_TRACE(c.name + " cell " + std::to_string(static_cast<int>(c.config.cell)));
     Recurrent layer(c.config);
     Rng rng(3);

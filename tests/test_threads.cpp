@@ -13,17 +13,16 @@
 
 #include "lstm/nn.h"
 #include "lstm/threads.h"
+#include "recurrent_cases.h"
 #include "threads.h"
 
 namespace {
 
 using namespace lstm;
-
-Tensor random_tensor(const Shape& shape, Rng& rng) {
-  Tensor t(shape);
-  for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
-  return t;
-}
+using lstm::testing::bit_identical;
+using lstm::testing::random_tensor;
+using lstm::testing::recurrent_cases;
+using lstm::testing::RecurrentCase;
 
 // Everything one training step of a layer produces, in a fixed order.
 std::vector<Tensor> train_step(const RecurrentConfig& config, int64_t batch, int64_t steps,
@@ -52,49 +51,11 @@ std::vector<Tensor> train_step(const RecurrentConfig& config, int64_t batch, int
   return all;
 }
 
-bool bit_identical(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(float)) ==
-             0;
-}
-
-struct Case {
-  std::string name;
-  RecurrentConfig config;
-  int64_t batch, steps;
-  bool lengths;
-};
-
-std::vector<Case> cases() {
-  const auto cfg = [](CellType cell, int64_t input, int64_t hidden) {
-    return RecurrentConfig{.cell = cell, .input_size = input, .hidden_size = hidden};
-  };
-  std::vector<Case> all;
-  for (CellType cell : {CellType::lstm, CellType::gru, CellType::rnn_tanh, CellType::rnn_relu}) {
-    RecurrentConfig c = cfg(cell, 5, 72);  // chunks of 48 and 24 units
-    all.push_back({"uneven", c, 3, 6, true});
-    c.num_layers = 2;
-    c.bidirectional = true;
-    c.dropout = 0.3f;
-    all.push_back({"stacked_bidirectional_dropout", c, 4, 5, true});
-    all.push_back({"batch1_many_chunks", cfg(cell, 33, 300), 1, 4, false});  // 8 chunks
-  }
-  RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
-  projected.proj_size = 37;
-  projected.num_layers = 2;
-  all.push_back({"lstm_projection", projected, 3, 5, true});
-  RecurrentConfig no_bias = cfg(CellType::gru, 9, 64);
-  no_bias.bias = false;
-  no_bias.return_sequences = false;
-  all.push_back({"gru_no_bias_last_step", no_bias, 2, 4, false});
-  return all;
-}
-
 TEST(Threads, ResultsAreBitIdenticalForAnyThreadCount) {
   const int original = num_threads();
   // These shapes are small enough to run on one thread by default: share them all the same.
   threads::set_small_work_on_one_thread(false);
-  for (const Case& c : cases()) {
+  for (const RecurrentCase& c : recurrent_cases()) {
     SCOPED_TRACE(c.name + " cell " + std::to_string(static_cast<int>(c.config.cell)));
     set_num_threads(1);
     const std::vector<Tensor> one = train_step(c.config, c.batch, c.steps, c.lengths);
@@ -108,7 +69,7 @@ TEST(Threads, ResultsAreBitIdenticalForAnyThreadCount) {
   }
   // And with the default: small layers alone, larger ones shared.
   threads::set_small_work_on_one_thread(true);
-  for (const Case& c : cases()) {
+  for (const RecurrentCase& c : recurrent_cases()) {
     set_num_threads(1);
     const std::vector<Tensor> one = train_step(c.config, c.batch, c.steps, c.lengths);
     set_num_threads(2);

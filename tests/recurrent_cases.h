@@ -1,0 +1,60 @@
+// Recurrent layer configurations that the bit-identity tests (test_threads.cpp, test_freeze.cpp)
+// run through: every cell, uneven chunks of hidden units, stacked bidirectional layers with
+// dropout, batch 1 with many chunks, a projection, and a GRU without bias returning only its
+// last step; and the helpers they share.
+#pragma once
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "lstm/nn.h"
+
+namespace lstm::testing {
+
+// Uniform in [−1, 1).
+inline Tensor random_tensor(const Shape& shape, Rng& rng) {
+  Tensor t(shape);
+  for (float& v : t) v = rng.uniform(-1.0f, 1.0f);
+  return t;
+}
+
+inline bool bit_identical(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(float)) ==
+             0;
+}
+
+struct RecurrentCase {
+  std::string name;
+  RecurrentConfig config;
+  int64_t batch, steps;
+  bool lengths;  // samples of different lengths
+};
+
+inline std::vector<RecurrentCase> recurrent_cases() {
+  const auto cfg = [](CellType cell, int64_t input, int64_t hidden) {
+    return RecurrentConfig{.cell = cell, .input_size = input, .hidden_size = hidden};
+  };
+  std::vector<RecurrentCase> all;
+  for (CellType cell : {CellType::lstm, CellType::gru, CellType::rnn_tanh, CellType::rnn_relu}) {
+    RecurrentConfig c = cfg(cell, 5, 72);  // chunks of 48 and 24 units
+    all.push_back({"uneven", c, 3, 6, true});
+    c.num_layers = 2;
+    c.bidirectional = true;
+    c.dropout = 0.3f;
+    all.push_back({"stacked_bidirectional_dropout", c, 4, 5, true});
+    all.push_back({"batch1_many_chunks", cfg(cell, 33, 300), 1, 4, false});  // 8 chunks
+  }
+  RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
+  projected.proj_size = 37;
+  projected.num_layers = 2;
+  all.push_back({"lstm_projection", projected, 3, 5, true});
+  RecurrentConfig no_bias = cfg(CellType::gru, 9, 64);
+  no_bias.bias = false;
+  no_bias.return_sequences = false;
+  all.push_back({"gru_no_bias_last_step", no_bias, 2, 4, false});
+  return all;
+}
+
+}  // namespace lstm::testing
