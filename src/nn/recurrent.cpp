@@ -368,7 +368,8 @@ struct Recurrent::Impl {
       const int64_t t = reverse ? T - 1 - s : s;
       // (B, H_out) h_{t−1}, row b at h_prev + b·h_prev_row
       const bool from_y = straight && s > 0;
-      const float* h_prev = from_y ? y_of(reverse ? t + 1 : t - 1) : h_states + (s % 2) * B * H_out;
+      const float* h_prev =
+          from_y ? y_of(reverse ? t + 1 : t - 1) : h_states + (s % 2) * B * H_out;
       const int64_t h_prev_row = from_y ? y_row : H_out;
       float* h_t = h_states + ((s + 1) % 2) * B * H_out;  // (B, H_out) h_t, unless straight
       // where the cell (or the projection) writes h_t: row b at h_out + b·h_out_row
