@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "lstm/nn.h"
 #include "lstm/threads.h"
 #include "recurrent_cases.h"
@@ -101,6 +102,24 @@ TEST(Freeze, LaterChangesAreSeenOnlyAfterFreezingAgain) {
   EXPECT_FALSE(bit_identical(before[0], after[0]));
   layer.freeze_weights();
   expect_bit_identical(after, infer(layer, in), "frozen again");
+}
+
+// With bf16 weights (ForwardContext::bf16_weights) a frozen layer packs W_hh in bfloat16 from
+// its frozen copy at each call and takes Gx from its packed W_ih: the same bits as unfrozen.
+TEST(Freeze, Bf16InferenceIsBitIdenticalToUnfrozen) {
+  if (!kernels::bf16_supported()) GTEST_SKIP() << "no AVX-512 BF16 (or another path forced)";
+  for (CellType cell : {CellType::lstm, CellType::gru}) {
+    const RecurrentConfig config{.cell = cell, .input_size = 24, .hidden_size = 96};
+    Recurrent layer(config);
+    Rng rng(4);
+    layer.reset_parameters(rng);
+    const Tensor x = random_tensor({5, 6, 24}, rng);
+    const ForwardContext bf16{.bf16_weights = true};
+    const Tensor unfrozen = layer.forward_sequence(x, nullptr, nullptr, bf16).output;
+    layer.freeze_weights();
+    EXPECT_TRUE(bit_identical(unfrozen, layer.forward_sequence(x, nullptr, nullptr, bf16).output))
+        << "cell " << static_cast<int>(cell);
+  }
 }
 
 TEST(Freeze, TrainingRefusesToRunWhileFrozen) {
