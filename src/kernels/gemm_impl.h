@@ -135,12 +135,23 @@ struct Gemm {
 
   // ---------------------------------------------------------------- packing
 
+  // Packing stores whole vectors where it can: a masked store (V::store_first) is many times
+  // slower than a whole one on this machine's AMD Zen cores (measured: 83% of the time spent
+  // packing dAᵀ for a weight gradient went to them). A "spilling" copy stores a row of fewer
+  // than W floats as a whole vector, whose extra lanes land on the floats after it: the next
+  // row of the same panel, written after it, or the next panel, written after it, or the W
+  // floats of room past the end of the packed block (kAPanelsRoom).
+  static constexpr int64_t kAPanelsRoom = W;
+
   // out[p·out_stride + r] = src[r·src_stride + p] for p < count and r < lanes, where the rows
   // r ≥ rows (up to lanes) read as zero: a transposing copy, W × W blocks at a time in registers.
+  // With `spill` (only where out_stride = lanes ≤ W: rows back to back, one vector each), each
+  // row of out is stored as a whole vector, spilling as above.
   static void transpose_copy(const float* src, int64_t src_stride, int64_t rows, int64_t count,
-                             float* out, int64_t out_stride, int64_t lanes) {
+                             float* out, int64_t out_stride, int64_t lanes, bool spill = false) {
     for (int64_t r0 = 0; r0 < lanes; r0 += W) {
       const int width = static_cast<int>(smaller(W, lanes - r0));  // lanes stored
+      const bool whole_vectors = width == W || spill;
       const int64_t live = rows - r0;                              // rows with data (< W: fewer)
       int64_t p = 0;
       for (; p + W <= count; p += W) {
@@ -152,7 +163,7 @@ struct Gemm {
 #pragma GCC unroll 16
         for (int i = 0; i < W; ++i) {
           float* dst = out + (p + i) * out_stride + r0;
-          if (width == W)
+          if (whole_vectors)
             V::store(dst, block[i]);
           else
             V::store_first(dst, block[i], width);
@@ -162,6 +173,14 @@ struct Gemm {
         for (int i = 0; i < width; ++i)
           out[p * out_stride + r0 + i] = i < live ? src[(r0 + i) * src_stride + p] : 0.0f;
     }
+  }
+
+  // dst[0, count) = src[0, count), whole vectors at a time, spilling up to W − 1 zeros past
+  // dst + count (see kAPanelsRoom).
+  static void copy_spilling(const float* src, int64_t count, float* dst) {
+    int64_t j = 0;
+    for (; j + W <= count; j += W) V::store(dst + j, V::load(src + j));
+    if (j < count) V::store(dst + j, V::load_first(src + j, static_cast<int>(count - j)));
   }
 
   // dst[0, count) = src[0, count), then zeros up to `padded` (≥ count): a vector at a time.
@@ -188,7 +207,8 @@ struct Gemm {
 
   // Packs op(A)[i0, i0 + mc) × [p0, p0 + kc) into the row panels of RowPanels(mc): panel q,
   // holding rows = height(q) rows from first_row(q), is kc × rows (element (p, r) at p·rows + r)
-  // at out + first_row(q)·kc.
+  // at out + first_row(q)·kc. The panels are written in order, each spilling into the next, so
+  // out needs mc·kc + kAPanelsRoom floats.
   static void pack_a(Trans trans_a, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
                      int64_t kc, float* out) {
     const RowPanels panels(mc);
@@ -196,10 +216,11 @@ struct Gemm {
       const int64_t first = panels.first_row(q), rows = panels.height(q);
       float* panel = out + first * kc;
       if (trans_a == Trans::no) {  // A is (m × k): row r of the panel is a row of A
-        transpose_copy(a + (i0 + first) * lda + p0, lda, rows, kc, panel, rows, rows);
+        transpose_copy(a + (i0 + first) * lda + p0, lda, rows, kc, panel, rows, rows,
+                       rows <= W);
       } else {  // A is (k × m): step p of the panel is part of a row of A
         for (int64_t p = 0; p < kc; ++p)
-          copy_padded(a + (p0 + p) * lda + i0 + first, rows, panel + p * rows, rows);
+          copy_spilling(a + (p0 + p) * lda + i0 + first, rows, panel + p * rows);
       }
     }
   }
@@ -277,7 +298,7 @@ struct Gemm {
   static void blocked(Trans trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                       BSource& b_source, float beta, const float* bias, float* c, int64_t ldc) {
     const bool direct = trans_a == Trans::no && m <= 3 * MR;
-    float* a_panels = direct ? nullptr : scratch(Scratch::a_panels, MC * KC);
+    float* a_panels = direct ? nullptr : scratch(Scratch::a_panels, MC * KC + kAPanelsRoom);
     for (int64_t jc = 0; jc < n; jc += NC) {
       const int64_t nc = smaller(NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += KC) {
