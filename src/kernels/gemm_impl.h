@@ -5,11 +5,12 @@
 //   blocked  the loops of a cache-blocked GEMM (n in blocks of NC, k in blocks of KC, m in blocks
 //            of MC) around a register tile of up to MR × NR accumulators. op(A) is packed per
 //            block into panels of at most MR rows (k-major), or read in place when it is A
-//            itself with at most 3·MR rows; op(B) comes as panels of NR columns
-//            (k-major) — packed per block, packed once beforehand (sgemm_packed), or read in
-//            place when trans_b = no and op(A) has at most 3·MR rows (each element of B then
-//            serves at most three row panels, which find it in cache, so copying B would cost
-//            more than it saves).
+//            itself with at most 3·MR rows (then k is cut into the longer blocks of KC_DIRECT:
+//            no A block has to stay in cache, and each tile stores C fewer times); op(B) comes
+//            as panels of NR columns (k-major) — packed per block, packed once beforehand
+//            (sgemm_packed), or read in place when trans_b = no and op(A) has at most 3·MR
+//            rows (each element of B then serves at most three row panels, which find it in
+//            cache, so copying B would cost more than it saves).
 //   dots     trans_b = yes and few rows of op(A) (the per-step LSTM product h·W_hhᵀ, a GEMV at
 //            m = 1): every C element is a dot product of a row of op(A) and a row of B, both
 //            contiguous along k, so B streams through once as it lies.
@@ -25,8 +26,9 @@ namespace lstm::kernels::detail {
 
 // Shape: using V = <vector type>; static constexpr int mr (rows of the register tile),
 // nv (vectors across it, so NR = nv·V::width columns), dot_rows (rows of a dot-product tile);
-// static constexpr int64_t kc, mc, nc (cache blocks; mc a multiple of mr, nc of NR), dot_max_m
-// (the most rows of op(A) that take the dot-product way).
+// static constexpr int64_t kc, mc, nc (cache blocks; mc a multiple of mr, nc of NR), kc_direct
+// (the depth block where op(A) is read in place), dot_max_m (the most rows of op(A) that take
+// the dot-product way).
 template <class Shape>
 struct Gemm {
   using V = typename Shape::V;
@@ -34,6 +36,7 @@ struct Gemm {
   static constexpr int W = V::width;
   static constexpr int MR = Shape::mr, NR = Shape::nv * W, NV = Shape::nv;
   static constexpr int64_t KC = Shape::kc, MC = Shape::mc, NC = Shape::nc;
+  static constexpr int64_t KC_DIRECT = Shape::kc_direct;
   static_assert(MC % MR == 0 && NC % NR == 0);
   // Independent accumulators needed to keep the FMA units busy: latency 4 × 2 pipes.
   static constexpr int min_accumulators = 8;
@@ -249,7 +252,7 @@ struct Gemm {
     Trans trans_b;
     const float* b;
     int64_t ldb;
-    float* buffer;  // KC × NC
+    float* buffer;  // depth block × NC (or n rounded up to NR where that is less)
     int64_t kc = 0;
     void prepare(int64_t jc, int64_t nc, int64_t pc, int64_t block_kc) {
       kc = block_kc;
@@ -264,7 +267,7 @@ struct Gemm {
   struct ReadInPlace {
     const float* b;
     int64_t ldb;
-    float* edge_buffer;  // KC × NR
+    float* edge_buffer;  // depth block × NR
     const float* block = nullptr;
     int64_t full_width = 0;  // columns of the block in whole panels
     void prepare(int64_t jc, int64_t nc, int64_t pc, int64_t kc) {
@@ -289,20 +292,30 @@ struct Gemm {
 
   // ---------------------------------------------------------------- the two ways
 
+  static bool reads_a_in_place(Trans trans_a, int64_t m) {
+    return trans_a == Trans::no && m <= 3 * MR;
+  }
+  // The depth of the k blocks of the blocked way, at most k.
+  static int64_t depth_block(Trans trans_a, int64_t m, int64_t k) {
+    return smaller(reads_a_in_place(trans_a, m) ? KC_DIRECT : KC, k);
+  }
+
   // C (m × n, row stride ldc) = beta·C + op(A)·op(B), op(A) (m × k), op(B) (k × n) from b_source;
   // with a bias (n; then beta = 0), C = bias + op(A)·op(B), the bias added to every row.
   // op(A) = A with few rows (the per-step products, m = the batch) is read where it lies, by
   // the tiles that take rows in place: each of its elements meets every column of C, so a copy
   // per block would cost more than it saves and would be made once per chunk of columns.
+
   template <class BSource>
   static void blocked(Trans trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                       BSource& b_source, float beta, const float* bias, float* c, int64_t ldc) {
-    const bool direct = trans_a == Trans::no && m <= 3 * MR;
+    const bool direct = reads_a_in_place(trans_a, m);
+    const int64_t depth = depth_block(trans_a, m, k);
     float* a_panels = direct ? nullptr : scratch(Scratch::a_panels, MC * KC + kAPanelsRoom);
     for (int64_t jc = 0; jc < n; jc += NC) {
       const int64_t nc = smaller(NC, n - jc);
-      for (int64_t pc = 0; pc < k; pc += KC) {
-        const int64_t kc = smaller(KC, k - pc);
+      for (int64_t pc = 0; pc < k; pc += depth) {
+        const int64_t kc = smaller(depth, k - pc);
         const float block_beta = pc == 0 ? beta : 1.0f;  // later k blocks add to C
         const float* block_bias = pc == 0 ? bias : nullptr;
         b_source.prepare(jc, nc, pc, kc);
@@ -444,10 +457,12 @@ struct Gemm {
       }
       dots(m, n, k, a, lda, b, ldb, beta, c, ldc);
     } else if (trans_b == Trans::no && m <= 3 * MR) {
-      ReadInPlace source{b, ldb, scratch(Scratch::b_panels, KC * NR)};
+      ReadInPlace source{b, ldb, scratch(Scratch::b_panels, depth_block(trans_a, m, k) * NR)};
       blocked(trans_a, m, n, k, a, lda, source, beta, bias, c, ldc);
     } else {
-      PackPerBlock source{trans_b, b, ldb, scratch(Scratch::b_panels, KC * NC)};
+      const int64_t block_width = smaller(NC, (n + NR - 1) / NR * NR);
+      PackPerBlock source{trans_b, b, ldb,
+                          scratch(Scratch::b_panels, depth_block(trans_a, m, k) * block_width)};
       blocked(trans_a, m, n, k, a, lda, source, beta, bias, c, ldc);
     }
   }
