@@ -665,12 +665,12 @@ struct Recurrent::Impl {
   // gradient's time) is packed once instead of twice. Over the member's columns of each,
   //   [dW_hh | dW_ih] += dAᵀ [H_prev | X],
   // in blocks of kStackedRows rows of [H_prev | X] (copied side by side), so that the copy
-  // stays small. kStackedRows is a multiple of every kernel path's depth block (KC: 384, 256),
+  // stays small. kStackedRows is a multiple of every kernel path's depth block (KC: 512, 256),
   // so each sum runs over the same blocks in the same order as one product over all the rows:
   // the gradients are bit for bit those of the two separate products (from zero). The
   // product goes to a scratch of the weights' size and is then added to both gradients, which
   // pays only where there are more rows (T·B) than columns (H_out + I): the caller decides.
-  static constexpr int64_t kStackedRows = 2304;  // 6 · 384 = 9 · 256
+  static constexpr int64_t kStackedRows = 2560;  // 5 · 512 = 10 · 256
   void accumulate_weight_gradients_together(const DirectionParams& p, const DirectionTrace& trace,
                                             const float* x, int64_t I, const Team& team,
                                             const float* d_gates, Team::Range outs,
