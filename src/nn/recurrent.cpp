@@ -117,6 +117,19 @@ void copy_rows(float* dst, int64_t dst_row, const float* src, int64_t src_row, i
   for (int64_t r = 0; r < rows; ++r) copy_floats(dst + r * dst_row, src + r * src_row, n);
 }
 
+// Asks for the cache lines of rows × gates runs of n floats, run (r, q) at data + r·row + q·gate,
+// into L2 (where a product running meanwhile leaves them), to be read and written soon.
+void prefetch_gates(const float* data, int64_t rows, int64_t row, int64_t gates, int64_t gate,
+                    int64_t n) {
+  constexpr int64_t line = 64 / sizeof(float);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t q = 0; q < gates; ++q) {
+      const float* run = data + r * row + q * gate;
+      for (int64_t j = 0; j < n; j += line) __builtin_prefetch(run + j, 1, 2);
+      __builtin_prefetch(run + n - 1, 1, 2);  // the last line, where the run is not aligned
+    }
+}
+
 int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
 }  // namespace
@@ -406,12 +419,15 @@ struct Recurrent::Impl {
 
       MemberWork& mine = member_work[team.index()];
       float* rec = mine.recurrent.get(B * R);
+      float* g = gates + t * B * GH + u0;  // (B, G·H) this step's gates, from the chunk's units
+      // This step's rows of Gx were written before the loop and have left the caches; asked
+      // for now, they arrive while the product runs.
+      prefetch_gates(g, B, GH, G, H, n);
       // rec (B, G·w_pad) = h_{t−1} W_hhᵀ, this chunk's units
       if (bf16)
         kernels::gemm_bf16(B, h_prev, h_prev_row, w_hh_bf16, rec, R);
       else
         kernels::sgemm_packed(Trans::no, B, h_prev, h_prev_row, w_hh_t, 0.0f, rec, R);
-      float* g = gates + t * B * GH + u0;  // (B, G·H) this step's gates, from the chunk's units
       const kernels::InGates gx{g, GH, H}, rec_gates{rec, R, w_pad};
       // Inference needs only the states; training keeps the activated gates (in place of Gx).
       const kernels::OutGates act{trace ? g : nullptr, GH, H};
