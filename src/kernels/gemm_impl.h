@@ -100,6 +100,14 @@ struct Gemm {
   static void tile(int64_t k, const float* a, int64_t a_row, const float* b, int64_t b_stride,
                    float beta, const float* bias, float* c, int64_t ldc, int cols) {
     const int64_t a_step = DIRECT ? 1 : ROWS, a_lane = DIRECT ? a_row : 1;  // strides of p, r
+    // C's lines, asked for now, are in cache by the time the products are stored: rows ldc
+    // apart, which the hardware does not fetch ahead, and a miss on each would stall the store
+    // (the weight gradients, k = T·B rows deep, add to a C that is larger than the caches).
+#pragma GCC unroll 16
+    for (int r = 0; r < ROWS; ++r) {
+      __builtin_prefetch(c + r * ldc, 1, 3);
+      __builtin_prefetch(c + r * ldc + cols - 1, 1, 3);
+    }
     constexpr int per_set = ROWS * NV;
     constexpr int sets =
         per_set >= min_accumulators ? 1 : (min_accumulators + per_set - 1) / per_set;
