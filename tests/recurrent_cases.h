@@ -1,7 +1,7 @@
 // Recurrent layer configurations that the bit-identity tests (test_threads.cpp, test_freeze.cpp)
 // run through: every cell, uneven chunks of hidden units, stacked bidirectional layers with
-// dropout, batch 1 with many chunks, a projection, and a GRU without bias returning only its
-// last step; and the helpers they share.
+// dropout, batch 1 with many chunks, narrow inputs over many rows, a projection, and a GRU
+// without bias returning only its last step; and the helpers they share.
 #pragma once
 
 #include <cstring>
@@ -45,6 +45,9 @@ inline std::vector<RecurrentCase> recurrent_cases() {
     c.dropout = 0.3f;
     all.push_back({"stacked_bidirectional_dropout", c, 4, 5, true});
     all.push_back({"batch1_many_chunks", cfg(cell, 33, 300), 1, 4, false});  // 8 chunks
+    // inputs narrower than a panel, over enough rows that each thread's part of dX is a product
+    // of its own
+    all.push_back({"narrow_input_many_rows", cfg(cell, 3, 64), 16, 12, false});
   }
   RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
   projected.proj_size = 37;

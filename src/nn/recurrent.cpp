@@ -178,6 +178,7 @@ struct Recurrent::Impl {
     // in the member's columns of each
     Buffer stacked_inputs, stacked_product;
     Buffer column_sums;  // backward (accumulate): Σ over T·B of dA, the member's gate columns
+    Buffer dx_transposed;  // backward (accumulate), narrow inputs: (I, the member's rows) dXᵀ
   };
   std::vector<MemberWork> member_work;  // [team member]
 
@@ -663,8 +664,11 @@ struct Recurrent::Impl {
       sgemm(Trans::yes, Trans::no, GH, inputs.size(), rows, d_gates, GH, x + inputs.begin, I,
             1.0f, grad(p.w_ih) + inputs.begin, I);
     }
-    sgemm(Trans::no, Trans::no, rows, inputs.size(), GH, d_gates, GH, value(p.w_ih) + inputs.begin,
-          I, dx_beta, dx + inputs.begin, I);
+    if (I < panel)
+      input_gradient_by_rows(p, I, team, d_gates, dx, dx_beta);
+    else
+      sgemm(Trans::no, Trans::no, rows, inputs.size(), GH, d_gates, GH,
+            value(p.w_ih) + inputs.begin, I, dx_beta, dx + inputs.begin, I);
     if (cfg.bias) {  // one sum where dA_rec is dA_in (LSTM, RNN)
       const int64_t j0 = gate_columns.begin, width = gate_columns.size();
       float* sums = member_work[team.index()].column_sums.get(width);
@@ -676,6 +680,28 @@ struct Recurrent::Impl {
     if (P > 0)
       sgemm(Trans::yes, Trans::no, P, units.size(), rows, d_h_proj, P,
             trace.cell_out.data() + units.begin, H, 1.0f, grad(p.w_hr) + units.begin, H);
+  }
+
+  // dX = dx_beta·dX + dA W_ih where the input is narrower than one panel of the GEMM's tile (a
+  // forecaster's few features): split by columns, one member would compute all of it with
+  // tiles mostly of padding. Instead each member takes a range of the T·B rows and computes
+  //   dXᵀ (I, its rows) = W_ihᵀ dA_rowsᵀ,
+  // a few rows of dot products along G·H (or a thin product), then adds it, transposed, to its
+  // rows of dX. Each element is the same sum however the rows are split.
+  void input_gradient_by_rows(const DirectionParams& p, int64_t I, const Team& team,
+                              const float* d_gates, float* dx, float dx_beta) {
+    const int64_t GH = cfg.gate_count() * cfg.hidden_size;
+    const Team::Range mine = threads::split(steps * batch, team.size(), team.index(), 1);
+    const int64_t n = mine.size();
+    if (n <= 0) return;
+    float* dx_t = member_work[team.index()].dx_transposed.get(I * n);  // (I, n)
+    sgemm(Trans::yes, Trans::yes, I, n, GH, value(p.w_ih), I, d_gates + mine.begin * GH, GH, 0.0f,
+          dx_t, n);
+    for (int64_t r = 0; r < n; ++r) {
+      float* dx_r = dx + (mine.begin + r) * I;
+      for (int64_t i = 0; i < I; ++i)
+        dx_r[i] = dx_beta == 0.0f ? dx_t[i * n + r] : dx_beta * dx_r[i] + dx_t[i * n + r];
+    }
   }
 
   // LSTM and RNN differentiate W_hh and W_ih through the same dA, so one product gives both
