@@ -246,6 +246,37 @@ TEST(KernelsGemm, BeyondCacheBlocksAndLstmShapes) {
   });
 }
 
+// Rows of A read in place 4 KiB apart (lda a multiple of 1024 floats) share one L1 set; the GEMM
+// copies them to spread rows first where a tile has more rows than a set has ways. The product
+// must match the reference, and be bit for bit the product of the same A with rows that do not
+// alias (the copy changes only where the values lie).
+TEST(KernelsGemm, RowsOfAInOneCacheSet) {
+  for_each_isa([](Isa) {
+    std::mt19937 rng(6);
+    for (int64_t m : {9, 14, 20, 33, 42})
+      for (int64_t k : {700, 1100})
+        for (Trans tb : both) {
+          const int64_t lda = k <= 1024 ? 1024 : 2048;
+          const GemmCase aliasing{Trans::no, tb, m, 70, k, lda - k, 1, 0, 0.0f};
+          EXPECT_TRUE(sgemm_matches_reference(aliasing, rng));
+          // the same A with rows 3 floats longer
+          GemmOperands x(aliasing, rng);
+          const GemmCase spread{Trans::no, tb, m, 70, k, lda - k + 3, 1, 0, 0.0f};
+          std::vector<float> a_spread(static_cast<size_t>(m * spread.lda()));
+          for (int64_t i = 0; i < m; ++i)
+            std::copy_n(x.a.begin() + i * lda, k, a_spread.begin() + i * spread.lda());
+          std::vector<float> c_aliasing(static_cast<size_t>(m * 70)), c_spread(c_aliasing.size());
+          kernels::sgemm(Trans::no, tb, m, 70, k, x.a.data(), lda, x.b.data(), aliasing.ldb(), 0.0f,
+                         c_aliasing.data(), 70);
+          kernels::sgemm(Trans::no, tb, m, 70, k, a_spread.data(), spread.lda(), x.b.data(),
+                         aliasing.ldb(), 0.0f, c_spread.data(), 70);
+          EXPECT_EQ(0, std::memcmp(c_aliasing.data(), c_spread.data(),
+                                   c_aliasing.size() * sizeof(float)))
+              << aliasing.describe();
+        }
+  });
+}
+
 TEST(KernelsGemm, EmptyProducts) {
   for_each_isa([](Isa) {
     std::mt19937 rng(5);

@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "kernels/isa_table.h"
@@ -153,6 +154,11 @@ struct Gemm {
   // row of the same panel, written after it, or the next panel, written after it, or the W
   // floats of room past the end of the packed block (kAPanelsRoom).
   static constexpr int64_t kAPanelsRoom = W;
+
+  // The L1 data cache of the cores this is tuned for (Zen 4: 8 ways; Zen 5: 12): the ways of a
+  // set, the distance in bytes of two addresses in the same set (64 sets of 64-byte lines, also
+  // on Zen 5), and the floats of a line.
+  static constexpr int64_t kL1Ways = 8, kL1SetSpan = 4096, kLineFloats = 64 / sizeof(float);
 
   // out[p·out_stride + r] = src[r·src_stride + p] for p < count and r < lanes, where the rows
   // r ≥ rows (up to lanes) read as zero: a transposing copy, W × W blocks at a time in registers.
@@ -319,7 +325,19 @@ struct Gemm {
                       BSource& b_source, float beta, const float* bias, float* c, int64_t ldc) {
     const bool direct = reads_a_in_place(trans_a, m);
     const int64_t depth = depth_block(trans_a, m, k);
-    float* a_panels = direct ? nullptr : scratch(Scratch::a_panels, MC * KC + kAPanelsRoom);
+    // Rows of A read in place whose stride is a multiple of kL1SetSpan (h_t of 1024 units,
+    // batch-first or not) all fall into the same L1 set; a tile of more rows than the set has
+    // ways evicts them at every step p: 14 such rows ran at 40 GFLOP/s where the tile does 100
+    // (Zen 4). Then they are first copied, a block at a time, to rows a line longer than the
+    // block (the same values in the same order: the same C).
+    const RowPanels all_rows(m);
+    const bool spread_rows = direct && all_rows.height(0) > kL1Ways &&
+                             (lda * static_cast<int64_t>(sizeof(float))) % kL1SetSpan == 0;
+    const int64_t spread_row = depth + kLineFloats;  // row stride of the copy
+    float* a_panels = !direct      ? scratch(Scratch::a_panels, MC * KC + kAPanelsRoom)
+                      : spread_rows ? scratch(Scratch::a_panels, m * spread_row)
+                                    : nullptr;
+    const int64_t a_row = spread_rows ? spread_row : lda;  // row stride of A as the tiles read it
     for (int64_t jc = 0; jc < n; jc += NC) {
       const int64_t nc = smaller(NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += depth) {
@@ -331,9 +349,16 @@ struct Gemm {
           const int64_t mc = smaller(MC, m - ic);
           const RowPanels panels(mc);
           if (!direct) pack_a(trans_a, a, lda, ic, mc, pc, kc, a_panels);
-          // Panel q of A: packed at a_panels + first·kc, or rows ic + first … of A itself.
+          if (spread_rows)
+            for (int64_t r = 0; r < mc; ++r)
+              std::memcpy(a_panels + r * spread_row, a + (ic + r) * lda + pc,
+                          static_cast<std::size_t>(kc) * sizeof(float));
+          // Panel q of A: packed at a_panels + first·kc, or rows ic + first … of A itself (or
+          // of its copy).
           const auto panel_of = [&](int64_t first) {
-            return direct ? a + (ic + first) * lda + pc : a_panels + first * kc;
+            return spread_rows ? a_panels + first * spread_row
+                   : direct    ? a + (ic + first) * lda + pc
+                               : a_panels + first * kc;
           };
           for (int64_t jr = 0; jr < nc; jr += NR) {
             const BPanel b_panel = b_source.panel(jr);
@@ -341,7 +366,7 @@ struct Gemm {
             for (int64_t q = 0; q < panels.count; ++q) {
               const int64_t first = panels.first_row(q);
               tiles[direct][panels.height(q) - 1](
-                  kc, panel_of(first), lda, b_panel.data, b_panel.stride, block_beta,
+                  kc, panel_of(first), a_row, b_panel.data, b_panel.stride, block_beta,
                   block_bias ? block_bias + jc + jr : nullptr, c + (ic + first) * ldc + jc + jr,
                   ldc, cols);
             }
