@@ -10,7 +10,8 @@
 # not the working tree. Everything is built under $BUILD (default: build-compare at the root);
 # the report is also written to $BUILD/results.md and every measurement to $BUILD/results.json.
 # Needs: cmake, g++, libdnnl-dev, libnlohmann-json3-dev, libcli11-dev, and Debian's
-# python3-torch at /usr/bin/python3 (or --python PATH). A full run takes about 10 minutes.
+# python3-torch at /usr/bin/python3 (or --python PATH) with libopenblas0-pthread (without it
+# torch's products run in the reference BLAS). A full run takes about 10 minutes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

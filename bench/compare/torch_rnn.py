@@ -4,7 +4,8 @@
 infer: the forward pass under torch.no_grad(); train: forward, then backward of the output with a
 random gradient (every parameter and the input get gradients). Batch-first input, as the library's
 API. Threads: torch.set_num_threads(N) (default 2); Debian's torch does its GEMMs in OpenBLAS
-(pthreads), whose own thread count is reported beside it.
+(pthreads, package libopenblas0-pthread: without it libblas.so.3 is the reference BLAS, and the
+script refuses to run), whose own thread count is reported beside it.
 
 One configuration from the flags, printing one JSON line, or --serve: read one JSON request per
 line on stdin ({"cell", "mode", "input", "hidden", "batch", "steps", "layers", "min_time",
@@ -19,6 +20,26 @@ import sys
 import time
 
 import torch
+
+
+def blas_libraries():
+    """The files mapped into this process as libblas.so.3 once torch has run a matrix product
+    (Debian's alternatives: .../blas/ for the reference BLAS, .../openblas-pthread/ for OpenBLAS)."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "/libblas.so" in line.split()[-1]}
+    return sorted(paths)
+
+
+def require_openblas():
+    """Exits unless torch's products run in OpenBLAS. Debian's torch calls libblas.so.3, which
+    is the reference BLAS (about 5 GFLOP/s on this machine, 40 times slower) unless an OpenBLAS
+    package provides it: then PyTorch's column would measure the wrong library."""
+    paths = blas_libraries()
+    if not paths or not all("openblas" in path for path in paths):
+        sys.exit("torch_rnn.py: torch's BLAS is " + (", ".join(paths) or "unknown") +
+                 ", not OpenBLAS; install Debian's libopenblas0-pthread (or run the comparison"
+                 " with --no-torch)")
 
 
 def openblas_threads():
@@ -93,6 +114,7 @@ def main():
     p.add_argument("--serve", action="store_true", help="answer JSON requests on stdin, one per line")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    require_openblas()
     if a.serve:
         for line in sys.stdin:
             if line.strip():
