@@ -117,8 +117,21 @@ TEST(Freeze, Bf16InferenceIsBitIdenticalToUnfrozen) {
     const ForwardContext bf16{.bf16_weights = true};
     const Tensor unfrozen = layer.forward_sequence(x, nullptr, nullptr, bf16).output;
     layer.freeze_weights();
+    // the first call packs the bf16 W_hh into the frozen copy, the second reads it from there
+    for (int call = 0; call < 2; ++call)
+      EXPECT_TRUE(bit_identical(unfrozen, layer.forward_sequence(x, nullptr, nullptr, bf16).output))
+          << "cell " << static_cast<int>(cell) << ", call " << call;
+    // float32 inference in between still reads the float32 packing
+    const Tensor float32 = layer.forward_sequence(x).output;
+    EXPECT_FALSE(bit_identical(unfrozen, float32)) << "cell " << static_cast<int>(cell);
+    // weights changed while frozen are not seen, in bf16 as in float32
+    for (const ParameterRef& p : layer.parameters())
+      if (p.name.rfind("weight_hh", 0) == 0) p.value->data()[0] += 0.5f;
     EXPECT_TRUE(bit_identical(unfrozen, layer.forward_sequence(x, nullptr, nullptr, bf16).output))
         << "cell " << static_cast<int>(cell);
+    layer.freeze_weights();
+    EXPECT_FALSE(bit_identical(unfrozen, layer.forward_sequence(x, nullptr, nullptr, bf16).output))
+        << "cell " << static_cast<int>(cell) << ": freezing again takes the changed weights";
   }
 }
 

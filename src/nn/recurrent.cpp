@@ -185,10 +185,14 @@ struct Recurrent::Impl {
   // What freeze_weights() keeps: every parameter as it was then, and of each direction W_hh
   // packed per chunk for the per-step product (as phase 0 of forward_direction packs it) and
   // W_ih packed for Gx, both in the layout of `isa`'s path.
+  // W_hh in bfloat16 (as forward_direction packs it for bf16 weights) is packed at the first
+  // call that uses bf16 weights while frozen, and kept.
   struct Frozen {
     std::vector<Tensor> values;  // as Impl::values
     std::vector<Buffer> w_hh;    // [layer · D + direction] (C · R · H_out)
     std::vector<Buffer> w_ih;    // [layer · D + direction] packed_b_size(I_l, G·H)
+    std::vector<BufferOf<uint16_t>> w_hh_bf16;  // [layer · D + direction] C · packed_b_bf16_size
+    std::vector<bool> has_w_hh_bf16;            // [layer · D + direction] w_hh_bf16 filled
     kernels::Isa isa = kernels::Isa::scalar;
   };
   std::unique_ptr<Frozen> frozen;  // null unless frozen
@@ -350,13 +354,16 @@ struct Recurrent::Impl {
     // W_hhᵀ packed per chunk (pack_recurrent_chunk) in phase 0, or once by freeze_weights().
     const kernels::Isa isa = frozen ? frozen->isa : kernels::active_isa();
     const int64_t w_pad = packed_chunk_width(isa), R = G * w_pad;
-    // The same in bfloat16 pairs (kernels::PackedBf16) when this call uses bf16 weights.
+    // The same in bfloat16 pairs (kernels::PackedBf16) when this call uses bf16 weights; frozen,
+    // into the frozen copy at the first such call, which later ones read.
     const int64_t bf16_size = bf16 ? kernels::packed_b_bf16_size(H_out, R) : 0;  // per chunk
-    const bool prepacked = frozen && !bf16;
+    const bool prepacked = frozen && (!bf16 || frozen->has_w_hh_bf16[state]);
     float* packed = bf16 ? nullptr
                     : prepacked ? frozen->w_hh[state].data()
                                 : work.w_hh.get(C * R * H_out);
-    uint16_t* packed_bf16 = bf16 ? work.w_hh_bf16.get(C * bf16_size) : nullptr;
+    uint16_t* packed_bf16 = !bf16   ? nullptr
+                            : frozen ? frozen->w_hh_bf16[state].get(C * bf16_size)
+                                     : work.w_hh_bf16.get(C * bf16_size);
 
     input_projection(p, x, I, gates, frozen ? frozen->w_ih[state].data() : nullptr, isa);
     const int64_t parts = projected ? 2 : 1;  // phases per step
@@ -369,13 +376,14 @@ struct Recurrent::Impl {
                                           H_out, R};
 
       if (phase == 0) {
+        if (prepacked) return;
         if (bf16) {
           const float* w_hh = value(p.w_hh) + u0 * H_out;  // gate q's rows at w_hh + q·H·H_out
           uint16_t* out = packed_bf16 + chunk * bf16_size;
           std::fill(out, out + bf16_size, uint16_t{0});  // the padding columns of each gate
           for (int64_t q = 0; q < G; ++q)
             kernels::pack_b_bf16(H_out, n, w_hh + q * H * H_out, H_out, out + q * bf16_size / G);
-        } else if (!prepacked) {
+        } else {
           pack_recurrent_chunk(value(p.w_hh), chunk, packed, isa);
         }
         return;
@@ -474,6 +482,7 @@ struct Recurrent::Impl {
       }
       if (!projected) update_h();
     });
+    if (frozen && bf16) frozen->has_w_hh_bf16[state] = true;
     // the final state: h_t of the last step
     if (straight)
       copy_rows(h, H_out, y_of(reverse ? 0 : T - 1), y_row, B, H_out);
@@ -831,6 +840,8 @@ void Recurrent::freeze_weights() {
   const int64_t R = cfg.gate_count() * m.packed_chunk_width(isa);
   frozen->w_hh.resize(m.params.size());
   frozen->w_ih.resize(m.params.size());
+  frozen->w_hh_bf16.resize(m.params.size());
+  frozen->has_w_hh_bf16.assign(m.params.size(), false);
   for (std::size_t state = 0; state < m.params.size(); ++state) {
     const Impl::DirectionParams& p = m.params[state];
     const int64_t I = state < static_cast<std::size_t>(D) ? cfg.input_size : D * H_out;
