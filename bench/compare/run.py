@@ -4,7 +4,8 @@ calls this).
 
 For every suite configuration, cell and mode it times the contenders in turn, ROUNDS times,
 rotating which goes first: `lstm bench` (the library; in infer mode with --freeze, its weights
-packed once before the timing as oneDNN's are reordered once, unless --no-freeze), onednn_rnn
+packed once before the timing as oneDNN's are reordered once, unless --no-freeze; with --bf16 its
+inference uses bf16 weights, for a table of that option), onednn_rnn
 (oneDNN's primitive, with the threads asked and, beside it, with 1 thread) and torch_rnn.py
 (PyTorch, one long-lived process so that importing torch is paid once). Each measurement is the median of the runs of one --min-time
 burst. The table gives, per contender, the median over the rounds; as ratios (throughput ours /
@@ -104,7 +105,7 @@ def measure(a):
         configs = [c for c in configs if c["name"] in wanted]
     cells, modes = a.cells.split(","), a.modes.split(",")
     data = dict(started=str(datetime.datetime.now()), load_start=os.getloadavg(), commit=a.commit,
-                frozen=not a.no_freeze,
+                frozen=not a.no_freeze, bf16=a.bf16,
                 rounds=a.rounds, min_time=a.min_time, min_repeats=a.min_repeats, cells=cells, modes=modes)
     data["roof"] = measure_roof(a.roof) if not a.roof_gflops else {"roof_gflops_2t": a.roof_gflops, "sizes": []}
 
@@ -125,7 +126,11 @@ def measure(a):
                                   "--min-time", str(a.min_time), "--min-repeats", str(a.min_repeats), "--name", cfg["name"]]
                         if who == "ours":
                             freeze = ["--freeze"] if mode == "infer" and not a.no_freeze else []
-                            j = run_json([a.lstm, "bench", "--json"] + freeze + common)
+                            bf16 = ["--bf16"] if mode == "infer" and a.bf16 else []
+                            j = run_json([a.lstm, "bench", "--json"] + freeze + bf16 + common)
+                            if bf16 and not j["bf16"]:
+                                sys.exit("run.py: --bf16, but lstm bench could not use bf16 weights here "
+                                         "(no AVX-512 BF16, or another kernel path forced)")
                             threads_seen[who].add(f"{j['threads_used']} (asked {j['threads']}; {j['isa']} kernels)")
                         elif who in ("onednn", "onednn1"):
                             j = run_json([a.onednn] + common + (["--threads", "1"] if who == "onednn1" else []))
@@ -186,6 +191,9 @@ def report(data):
     if data.get("frozen"):
         print("Our inference runs with its weights frozen (`lstm bench --freeze`: packed once before the timing, "
               "as oneDNN's weights are reordered once outside it); training packs at every call.")
+    if data.get("bf16"):
+        print("**Our inference runs with bf16 weights** (`lstm bench --bf16`: h_{t-1} W_hh^T in bfloat16, summed in "
+              "float32; see docs/performance.md for its error); every other contender computes in float32.")
     print()
     print("Threads: " + "; ".join(f"{LABEL[c]}: {', '.join(data['threads'][c])}" for c in contenders) + ".")
     print()
@@ -249,6 +257,8 @@ def main():
     p.add_argument("--min-repeats", type=int, default=1, help="runs per burst at least")
     p.add_argument("--threads", type=int, default=2, help="threads asked of every contender")
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p.add_argument("--bf16", action="store_true",
+                   help="our inference with bf16 weights (lstm bench --bf16); training is float32 as ever")
     p.add_argument("--no-freeze", action="store_true",
                    help="time our inference without --freeze (packing the weights at every call)")
     p.add_argument("--no-onednn-1t", action="store_true",
