@@ -169,7 +169,8 @@ class Recurrent : public Layer {
   // as several time steps. The results are bit for bit those of unfrozen inference with the
   // weights as they were at freeze_weights(): later changes to the parameters are not seen
   // until the next freeze_weights(). Memory: about one more copy of the parameters, packed.
-  // A training pass (ctx.training) throws while frozen.
+  // With bf16_weights, the first such call while frozen packs W_hh in bfloat16 too (half a copy
+  // of W_hh more), and later ones reuse it. A training pass (ctx.training) throws while frozen.
   void freeze_weights();
   void unfreeze_weights();
   bool weights_frozen() const;
