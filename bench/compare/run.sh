@@ -48,13 +48,15 @@ quietly() {
   fi
 }
 echo "building the library and the lstm tool from $SRC ($COMMIT) ..." >&2
-quietly cmake -S "$SRC" -B "$BUILD/lstm" -DCMAKE_BUILD_TYPE=Release -DLSTM_BUILD_TESTS=OFF
-quietly make -C "$BUILD/lstm" -j"$JOBS" lstm_tool
+# one build directory per source (CMake refuses to reuse one for another source directory)
+LSTM_BUILD=$BUILD/lstm${REV:+-commit}
+quietly cmake -S "$SRC" -B "$LSTM_BUILD" -DCMAKE_BUILD_TYPE=Release -DLSTM_BUILD_TESTS=OFF
+quietly make -C "$LSTM_BUILD" -j"$JOBS" lstm_tool
 echo "building the oneDNN programs ..." >&2
 quietly cmake -S "$ROOT/bench/compare" -B "$BUILD/compare" -DCMAKE_BUILD_TYPE=Release
 quietly make -C "$BUILD/compare" -j"$JOBS"
 
 /usr/bin/python3 "$ROOT/bench/compare/run.py" \
-  --lstm "$BUILD/lstm/lstm" --onednn "$BUILD/compare/onednn_rnn" --roof "$BUILD/compare/gemm_roof" \
+  --lstm "$LSTM_BUILD/lstm" --onednn "$BUILD/compare/onednn_rnn" --roof "$BUILD/compare/gemm_roof" \
   --suite "$ROOT/data/bench_suite.txt" --commit "$COMMIT" --json-out "$BUILD/results.json" "$@" |
   tee "$BUILD/results.md"
