@@ -404,7 +404,8 @@ void add_bench_command(CLI::App& app) {
   command->add_flag("--bf16", o->bf16,
                     "Inference with W_hh and h rounded to bfloat16 in the recurrent product "
                     "(ForwardContext::bf16_weights; needs AVX-512 BF16, else ignored; bf16 in "
-                    "the JSON says whether it was used)");
+                    "the JSON says whether it was used); with --freeze, the bf16 W_hh is packed "
+                    "once, at the warm-up call");
   command->add_flag("--freeze", o->freeze,
                     "Inference with the weights frozen (Recurrent::freeze_weights): W_hh and W_ih "
                     "packed once before the timing, as oneDNN's primitive takes its weights "
