@@ -93,9 +93,8 @@ void swap_batch_and_time(const float* x, int64_t d0, int64_t d1, int64_t f, floa
                   static_cast<std::size_t>(f) * sizeof(float));
 }
 
-// sums (width,) = Σ_r rows[r] over n rows (row stride `stride`).
-void column_sums(float* sums, const float* rows, int64_t n, int64_t width, int64_t stride) {
-  std::fill(sums, sums + width, 0.0f);
+// sums (width,) += Σ_r rows[r] over n rows (row stride `stride`).
+void add_column_sums(float* sums, const float* rows, int64_t n, int64_t width, int64_t stride) {
   for (int64_t r = 0; r < n; ++r) {
     const float* row = rows + r * stride;
     for (int64_t j = 0; j < width; ++j) sums[j] += row[j];
@@ -161,6 +160,9 @@ struct Recurrent::Impl {
     Buffer d_gates;         // (T, B, G·H) ∂L/∂ pre-activation, input side (x W_ihᵀ + b_ih)
     Buffer d_recurrent;     // (T, B, G·H) GRU: ∂L/∂(W_hh h + b_hh), differs in n
     Buffer d_h_proj;        // (T, B, P) LSTM with projection: ∂L/∂h_t per step, for dW_hr
+    // backward: (G·H) Σ over the steps and samples of dA_in and (GRU) dA_rec, the bias
+    // gradients, summed by each chunk over its units' gate columns as it computes them
+    Buffer d_bias_in, d_bias_rec;
     Buffer h_states;        // (2, B, H_out) h_{t−1} and h_t, alternating
     // Per step, (B, ·): h_t before the update of finished samples, o ⊙ tanh(c) before the
     // projection; backward ∂L/∂h_t from later steps and the output, dh_{t−1}, ∂L/∂(o ⊙ tanh c).
@@ -177,7 +179,6 @@ struct Recurrent::Impl {
     // backward (accumulate), LSTM and RNN: rows of [H_prev | X] and the product dAᵀ [H_prev | X],
     // in the member's columns of each
     Buffer stacked_inputs, stacked_product;
-    Buffer column_sums;  // backward (accumulate): Σ over T·B of dA, the member's gate columns
     Buffer dx_transposed;  // backward (accumulate), narrow inputs: (I, the member's rows) dXᵀ
   };
   std::vector<MemberWork> member_work;  // [team member]
@@ -512,6 +513,8 @@ struct Recurrent::Impl {
 
     float* d_gates = work.d_gates.get(T * B * GH);
     float* d_recurrent = is_gru ? work.d_recurrent.get(T * B * GH) : nullptr;
+    float* d_bias_in = cfg.bias ? work.d_bias_in.get(GH) : nullptr;  // Σ dA_in
+    float* d_bias_rec = cfg.bias && is_gru ? work.d_bias_rec.get(GH) : nullptr;  // Σ dA_rec
     float* d_h_proj = projected ? work.d_h_proj.get(T * B * P) : nullptr;
     float* d_h_total = work.d_h_total.get(B * H_out);    // ∂L/∂h_t
     float* d_h_prev = work.d_h_prev.get(B * H_out);      // dh_{t−1} through W_hh
@@ -622,6 +625,13 @@ struct Recurrent::Impl {
             dg_r[j] = is_tanh ? dht[j] * (1.0f - gb[j] * gb[j]) : gb[j] > 0 ? dht[j] : 0.0f;
         }
       }
+      // db_ih += Σ_b dA_in,t and db_hh += Σ_b dA_rec,t (the same sum but for GRU), this
+      // chunk's gate columns, while the step's rows are in cache.
+      for (int64_t q = 0; q < G && cfg.bias; ++q) {
+        add_column_sums(d_bias_in + q * H + u0, dg + q * H + u0, B, n, GH);
+        if (is_gru)
+          add_column_sums(d_bias_rec + q * H + u0, d_recurrent + t * B * GH + q * H + u0, B, n, GH);
+      }
     };
 
     // Phases: the packing, then with a projection 3 per step; without, 1 + T + 1: phase j runs
@@ -632,6 +642,11 @@ struct Recurrent::Impl {
         const Team::Range outs = chunk_of(H_out, chunk);
         kernels::pack_b(Trans::no, GH, outs.size(), value(p.w_hh) + outs.begin, H_out,
                         packed + chunk * packed_size, isa);
+        const Team::Range units = chunk_of(H, chunk);
+        for (int64_t q = 0; q < G && cfg.bias; ++q) {
+          std::fill_n(d_bias_in + q * H + units.begin, units.size(), 0.0f);
+          if (is_gru) std::fill_n(d_bias_rec + q * H + units.begin, units.size(), 0.0f);
+        }
       } else if (projected) {
         step_part((phase - 1) / 3, (phase - 1) % 3, chunk);
       } else {
@@ -640,13 +655,18 @@ struct Recurrent::Impl {
       }
     });
     accumulate(p, trace, x, I, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx, dx_beta);
+    if (cfg.bias) {
+      add_to(grad(p.b_ih), d_bias_in, GH);
+      add_to(grad(p.b_hh), is_gru ? d_bias_rec : d_bias_in, GH);
+    }
   }
 
   // After the backward time loop, over all T·B rows at once, one GEMM per team member over its
   // range of each product's output columns (the sums along T·B are never split, so a column
   // split changes no element and the results do not depend on the team size):
-  //   dW_hh += dA_recᵀ H_prev;  db_hh += Σ dA_rec;  dW_ih += dA_inᵀ X;  db_ih += Σ dA_in;
-  //   dX = dx_beta·dX + dA_in W_ih;  dW_hr += dH_tᵀ M
+  //   dW_hh += dA_recᵀ H_prev;  dW_ih += dA_inᵀ X;  dX = dx_beta·dX + dA_in W_ih;
+  //   dW_hr += dH_tᵀ M
+  // (the bias gradients are summed in the time loop).
   void accumulate(const DirectionParams& p, const DirectionTrace& trace, const float* x,
                   int64_t I, const float* d_gates, const float* d_rec, const float* d_h_proj,
                   float* dx, float dx_beta) {
@@ -663,8 +683,7 @@ struct Recurrent::Impl {
     const auto mine = [&](int64_t count) {
       return threads::split(count, team.size(), team.index(), panel);
     };
-    const Team::Range outs = mine(H_out), inputs = mine(I), gate_columns = mine(GH),
-                      units = mine(H);
+    const Team::Range outs = mine(H_out), inputs = mine(I), units = mine(H);
     if (d_rec == d_gates && rows >= H_out + I)
       accumulate_weight_gradients_together(p, trace, x, I, team, d_gates, outs, inputs);
     else {
@@ -678,14 +697,6 @@ struct Recurrent::Impl {
     else
       sgemm(Trans::no, Trans::no, rows, inputs.size(), GH, d_gates, GH,
             value(p.w_ih) + inputs.begin, I, dx_beta, dx + inputs.begin, I);
-    if (cfg.bias) {  // one sum where dA_rec is dA_in (LSTM, RNN)
-      const int64_t j0 = gate_columns.begin, width = gate_columns.size();
-      float* sums = member_work[team.index()].column_sums.get(width);
-      column_sums(sums, d_gates + j0, rows, width, GH);
-      add_to(grad(p.b_ih) + j0, sums, width);
-      if (d_rec != d_gates) column_sums(sums, d_rec + j0, rows, width, GH);
-      add_to(grad(p.b_hh) + j0, sums, width);
-    }
     if (P > 0)
       sgemm(Trans::yes, Trans::no, P, units.size(), rows, d_h_proj, P,
             trace.cell_out.data() + units.begin, H, 1.0f, grad(p.w_hr) + units.begin, H);
