@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <random>
@@ -47,6 +48,24 @@ TEST(KernelsDispatch, ForceIsaSwitchesAndRestores) {
   EXPECT_TRUE(kernels::isa_supported(Isa::scalar));
   for_each_isa([](Isa isa) { EXPECT_EQ(kernels::active_isa(), isa); });
   EXPECT_EQ(kernels::active_isa(), original);
+}
+
+// The L1 ways read with CPUID are those Linux reads off the same CPU (its sysfs cache
+// description), where Linux has one; the rate flag holds only where AVX-512 does.
+TEST(KernelsDispatch, CpuFactsAgreeWithTheKernel) {
+  const kernels::CpuFacts& facts = kernels::cpu_facts();
+  EXPECT_GE(facts.l1d_ways, 1);
+  EXPECT_LE(facts.l1d_ways, 64);
+  if (facts.full_rate_avx512) EXPECT_TRUE(kernels::isa_supported(Isa::avx512));
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
+    std::ifstream level(dir + "/level"), type(dir + "/type"), ways(dir + "/ways_of_associativity");
+    int level_number = 0, way_count = 0;
+    std::string type_name;
+    if (!(level >> level_number) || !(type >> type_name)) continue;
+    if (level_number == 1 && type_name == "Data" && (ways >> way_count))
+      EXPECT_EQ(facts.l1d_ways, way_count);
+  }
 }
 
 std::vector<float> random_floats(int64_t count, std::mt19937& rng) {

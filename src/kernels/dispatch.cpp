@@ -5,6 +5,7 @@
 #include "kernels/kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -56,6 +57,46 @@ bool force_isa(Isa isa) {
   if (!isa_supported(isa)) return false;
   current_isa() = isa;
   return true;
+}
+
+namespace {
+#if defined(__x86_64__)
+// The ways of the level-1 data cache from the deterministic cache parameters of CPUID (leaf 4 on
+// Intel, 0x8000001D on AMD: subleaf i describes cache i, EAX[4:0] its type, 1 = data, EAX[7:5]
+// its level, EBX[31:22] its ways − 1); 0 where the CPU does not describe its caches so.
+int l1d_ways_from_cpuid(bool amd) {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const unsigned leaf = amd ? 0x8000001Du : 4u;
+  if (__get_cpuid_max(leaf & 0x80000000u, nullptr) < leaf) return 0;
+  for (unsigned subleaf = 0; subleaf < 8; ++subleaf) {
+    __cpuid_count(leaf, subleaf, eax, ebx, ecx, edx);
+    const unsigned type = eax & 0x1fu, level = (eax >> 5) & 0x7u;
+    if (type == 0) break;  // no more caches
+    if (type == 1 && level == 1) return static_cast<int>((ebx >> 22) + 1);
+  }
+  return 0;
+}
+
+CpuFacts read_cpu_facts() {
+  CpuFacts facts;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  __cpuid(0, eax, ebx, ecx, edx);
+  const bool amd = ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u;  // AuthenticAMD
+  __cpuid(1, eax, ebx, ecx, edx);
+  const unsigned base_family = (eax >> 8) & 0xfu, extended_family = (eax >> 20) & 0xffu;
+  const unsigned family = base_family == 0xf ? base_family + extended_family : base_family;
+  if (const int ways = l1d_ways_from_cpuid(amd); ways > 0) facts.l1d_ways = ways;
+  facts.full_rate_avx512 = isa_supported(Isa::avx512) && !(amd && family == 0x19);
+  return facts;
+}
+#else
+CpuFacts read_cpu_facts() { return {}; }
+#endif
+}  // namespace
+
+const CpuFacts& cpu_facts() {
+  static const CpuFacts facts = read_cpu_facts();
+  return facts;
 }
 
 void flush_denormals() {

@@ -155,10 +155,10 @@ struct Gemm {
   // floats of room past the end of the packed block (kAPanelsRoom).
   static constexpr int64_t kAPanelsRoom = W;
 
-  // The L1 data cache of the cores this is tuned for (Zen 4: 8 ways; Zen 5: 12): the ways of a
-  // set, the distance in bytes of two addresses in the same set (64 sets of 64-byte lines, also
-  // on Zen 5), and the floats of a line.
-  static constexpr int64_t kL1Ways = 8, kL1SetSpan = 4096, kLineFloats = 64 / sizeof(float);
+  // The L1 data cache: the distance in bytes of two addresses in the same set (64 sets of
+  // 64-byte lines: Zen 4, Zen 5 and most x86 cores), and the floats of a line. Its ways (Zen 4:
+  // 8; Zen 5: 12) come from CPUID (cpu_facts).
+  static constexpr int64_t kL1SetSpan = 4096, kLineFloats = 64 / sizeof(float);
 
   // out[p·out_stride + r] = src[r·src_stride + p] for p < count and r < lanes, where the rows
   // r ≥ rows (up to lanes) read as zero: a transposing copy, W × W blocks at a time in registers.
@@ -331,7 +331,7 @@ struct Gemm {
     // (Zen 4). Then they are first copied, a block at a time, to rows a line longer than the
     // block (the same values in the same order: the same C).
     const RowPanels all_rows(m);
-    const bool spread_rows = direct && all_rows.height(0) > kL1Ways &&
+    const bool spread_rows = direct && all_rows.height(0) > cpu_facts().l1d_ways &&
                              (lda * static_cast<int64_t>(sizeof(float))) % kL1SetSpan == 0;
     const int64_t spread_row = depth + kLineFloats;  // row stride of the copy
     float* a_panels = !direct      ? scratch(Scratch::a_panels, MC * KC + kAPanelsRoom)

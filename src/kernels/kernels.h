@@ -17,6 +17,16 @@ Isa active_isa();
 // Use `isa` from now on; returns false (and changes nothing) if the CPU lacks it.
 bool force_isa(Isa isa);
 
+// What the tuning of the kernels and the layers reads off the CPU (CPUID), once. Only speed
+// depends on it, never a result.
+struct CpuFacts {
+  int l1d_ways = 8;  // ways of a set of the L1 data cache (8 where CPUID does not say)
+  // Whether a core completes two 16-lane FMAs a cycle: true where AVX-512 is there, except on
+  // AMD's CPU family 0x19 (Zen 4), whose cores run 512-bit FMAs on 256-bit units.
+  bool full_rate_avx512 = false;
+};
+const CpuFacts& cpu_facts();
+
 // Set flush-to-zero and denormals-are-zero on the calling thread, so that tiny values can
 // never slow a run down.
 void flush_denormals();
