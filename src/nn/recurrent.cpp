@@ -262,17 +262,25 @@ struct Recurrent::Impl {
   }
 
   // The threads a direction runs on: one when a time step is too small to share, that is when
-  // its recurrent product h_{t−1} W_hhᵀ is under 0.4 MFLOP (4 µs of a Zen 4 core at its 100
-  // GFLOP/s; a phase handed from core to core costs a microsecond or more, far more when another
-  // process holds a core) and W_hh fits in half of one core's 1 MiB L2 (so that a second core's
-  // cache gains nothing); otherwise all. The bound was 2 MFLOP, which on Zen 4 left
-  // ts-h64-b32-t50 on one core (1.3–1.5× slower than on two). Which thread computes a chunk
-  // never changes a result, so neither does this.
+  // its recurrent product h_{t−1} W_hhᵀ is under a few µs of one core (a phase handed from core
+  // to core costs a microsecond or more, far more when another process holds a core) and W_hh
+  // fits in half of one core's 1 MiB L2 (so that a second core's cache gains nothing);
+  // otherwise all. A few µs is 0.4 MFLOP on cores that run AVX-512 at half rate or AVX2 (Zen 4
+  // at its 100 GFLOP/s: below it ts-h64-b32-t50 ran 1.3–1.5× slower on one core than on two)
+  // and 1.2 MFLOP where two 512-bit FMAs complete a cycle (Zen 5; 7 alternations of this bound
+  // and 0.4 MFLOP: at 1.05 MFLOP a step, ts-h64-b32-t50 LSTM 1.28× / 1.26× faster on one thread
+  // (inference / training), GRU (0.79 MFLOP) 1.19× / 1.59×, I = 32, H = 128, B = 8 0.98× /
+  // 1.10×; at 0.5 MFLOP (H = 64, B = 16) 1.37× / 1.55×; and two threads lose 2–4× whenever the
+  // host holds up one of them). Which thread computes a chunk never changes a result, so
+  // neither does this.
   int team_threads() const {
     const int64_t G = cfg.gate_count(), H = cfg.hidden_size, H_out = cfg.output_size();
     const int64_t step_flop = 2 * batch * G * H * H_out;
     const int64_t w_hh_bytes = G * H * H_out * static_cast<int64_t>(sizeof(float));
-    constexpr int64_t small_step_flop = 400'000, small_weights_bytes = 512 << 10;
+    const bool full_rate = kernels::active_isa() == kernels::Isa::avx512 &&
+                           kernels::cpu_facts().full_rate_avx512;
+    const int64_t small_step_flop = full_rate ? 1'200'000 : 400'000;
+    constexpr int64_t small_weights_bytes = 512 << 10;
     const bool small = step_flop < small_step_flop && w_hh_bytes <= small_weights_bytes;
     return small && threads::small_work_on_one_thread() ? 1 : num_threads();
   }
