@@ -92,6 +92,21 @@ TEST(Threads, LayersRunFromSeveralThreadsAtOnce) {
     for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_TRUE(bit_identical(expected[i], g[i]));
 }
 
+TEST(Threads, ThreadsUsedFollowsTheLayersWork) {
+  const int original = num_threads();
+  set_num_threads(4);
+  const Recurrent small(RecurrentConfig{.cell = CellType::lstm, .input_size = 3, .hidden_size = 64});
+  const Recurrent wide(RecurrentConfig{.cell = CellType::lstm, .input_size = 8, .hidden_size = 512});
+  EXPECT_EQ(small.threads_used(1), 1);    // a step of 33 kFLOP is not worth sharing
+  EXPECT_EQ(small.threads_used(512), 2);  // 64 units are two chunks of 32: no more threads
+  EXPECT_EQ(wide.threads_used(1), 4);     // 4 MiB of W_hh: worth the other cores' caches
+  EXPECT_EQ(wide.threads_used(64), 4);
+  threads::set_small_work_on_one_thread(false);
+  EXPECT_EQ(small.threads_used(1), 2);
+  threads::set_small_work_on_one_thread(true);
+  set_num_threads(original);
+}
+
 TEST(Threads, SetNumThreadsChecksItsArgument) {
   const int original = num_threads();
   EXPECT_GE(original, 1);

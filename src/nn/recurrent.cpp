@@ -273,9 +273,9 @@ struct Recurrent::Impl {
   // 1.10×; at 0.5 MFLOP (H = 64, B = 16) 1.37× / 1.55×; and two threads lose 2–4× whenever the
   // host holds up one of them). Which thread computes a chunk never changes a result, so
   // neither does this.
-  int team_threads() const {
+  int threads_for(int64_t batch_size) const {
     const int64_t G = cfg.gate_count(), H = cfg.hidden_size, H_out = cfg.output_size();
-    const int64_t step_flop = 2 * batch * G * H * H_out;
+    const int64_t step_flop = 2 * batch_size * G * H * H_out;
     const int64_t w_hh_bytes = G * H * H_out * static_cast<int64_t>(sizeof(float));
     const bool full_rate = kernels::active_isa() == kernels::Isa::avx512 &&
                            kernels::cpu_facts().full_rate_avx512;
@@ -284,6 +284,7 @@ struct Recurrent::Impl {
     const bool small = step_flop < small_step_flop && w_hh_bytes <= small_weights_bytes;
     return small && threads::small_work_on_one_thread() ? 1 : num_threads();
   }
+  int team_threads() const { return threads_for(batch); }  // for this call's batch
 
   // Gx (T·B, G·H) = X W_ihᵀ + b_ih, plus b_hh where it adds straight to the gates (not GRU,
   // whose b_hn sits inside r ⊙ (W_hn h + b_hn)), for x (T·B, I): one GEMM per team member, each
@@ -877,6 +878,11 @@ void Recurrent::freeze_weights() {
 void Recurrent::unfreeze_weights() { impl_->frozen.reset(); }
 
 bool Recurrent::weights_frozen() const { return impl_->frozen != nullptr; }
+
+int Recurrent::threads_used(int64_t batch) const {
+  const int64_t chunks = threads::recurrent_chunks(impl_->cfg.hidden_size);
+  return static_cast<int>(std::min<int64_t>({impl_->threads_for(batch), chunks, num_threads()}));
+}
 
 Tensor& Recurrent::parameter(const std::string& name) {
   for (std::size_t i = 0; i < impl_->names.size(); ++i)

@@ -29,7 +29,6 @@
 #include "commands.h"
 #include "kernels/kernels.h"
 #include "lstm/threads.h"
-#include "threads.h"
 #include "lstm/lstm.h"
 
 namespace lstm::cli {
@@ -67,13 +66,9 @@ struct BenchResult {
   double peak_rss_mb = 0;     // peak resident set while this configuration ran
   double rss_before_mb = 0;   // resident set before its tensors were allocated
   double activations_mb = 0;  // train: what forward keeps for backward (docs/performance.md)
+  int threads_used = 0;       // the threads the layer ran on (Recurrent::threads_used)
   bool peak_is_per_config = false;
 };
-
-// The threads a layer of `hidden` units runs on: no more than the chunks it cuts its work into.
-int library_threads_used(int64_t hidden) {
-  return static_cast<int>(std::min<int64_t>(num_threads(), threads::recurrent_chunks(hidden)));
-}
 
 double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 
@@ -161,6 +156,7 @@ BenchResult run_one(const BenchOptions& o, const BenchConfig& c, const std::stri
   const Tensor x = random_tensor({c.batch, c.steps, c.input}, rng);
   const bool train = mode == "train";
   if (o.freeze && !train) layer.freeze_weights();
+  r.threads_used = layer.threads_used(c.batch);
   const Tensor dy = train ? random_tensor({c.batch, c.steps, c.hidden}, rng) : Tensor();
 
   using Clock = std::chrono::steady_clock;
@@ -266,7 +262,7 @@ nlohmann::ordered_json to_json(const BenchOptions& o, const BenchResult& r) {
   j["steps"] = r.config.steps;
   j["layers"] = o.layers;
   j["threads"] = num_threads();
-  j["threads_used"] = library_threads_used(r.config.hidden);
+  j["threads_used"] = r.threads_used;
   j["isa"] = kernels::isa_name(kernels::active_isa());
   j["bf16"] = o.bf16 && r.mode == "infer" && kernels::bf16_supported();
   j["frozen"] = o.freeze && r.mode == "infer";
@@ -303,7 +299,7 @@ void print_table_row(const BenchOptions& o, const BenchResult& r) {
             << std::setw(6) << r.mode << std::setw(6) << c.input << std::setw(6) << c.hidden
             << std::setw(5) << c.batch << std::setw(6) << c.steps << std::setw(3) << o.layers
             << std::setw(8)
-            << (std::to_string(num_threads()) + "/" + std::to_string(library_threads_used(c.hidden)))
+            << (std::to_string(num_threads()) + "/" + std::to_string(r.threads_used))
             << std::setw(11) << fixed(r.ms, 3) << std::setw(10) << fixed(r.ms_min, 3)
             << std::setw(6) << r.repeats << std::setw(9) << fixed(r.gflop / (r.ms * 1e-3), 2)
             << std::setw(10) << fixed(r.peak_rss_mb, 1) << '\n'
