@@ -67,11 +67,14 @@ void run(int threads, Body&& body) {
 // number only. Member m takes its own block of chunks first (split(chunks, size, m, 1)), the
 // same in every phase, so that what a chunk reads again at every phase (its packed weights)
 // stays in that member's cache; then it takes the chunks of the others that nobody has taken
-// yet, so that a member the OS deschedules holds up at most the chunk it is running.
-// chunks ≤ max_phase_chunks, phases < 2³².
+// yet, so that a member the OS deschedules holds up at most the chunk it is running. With
+// ChunkOrder::alternating it runs its own block backward in odd phases, so that a phase starts
+// on the chunks whose data the phase before left in the core's cache (where a chunk's data fits
+// in it and the whole block's does not). chunks ≤ max_phase_chunks, phases < 2³².
 constexpr int64_t max_phase_chunks = 64;
+enum class ChunkOrder { same, alternating };
 template <class Body>
-void run_phases(int threads, int64_t phases, int64_t chunks, Body&& body);
+void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, Body&& body);
 
 namespace detail {
 // Waits until word ≥ target (spinning briefly, then sleeping); bump() releases such waits.
@@ -80,7 +83,7 @@ void bump(std::atomic<uint32_t>& word);
 }  // namespace detail
 
 template <class Body>
-void run_phases(int threads, int64_t phases, int64_t chunks, Body&& body) {
+void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, Body&& body) {
   // taken[c] = the phases of chunk c claimed so far: a member claims chunk c of phase p by
   // moving it from p to p + 1, which only one can do.
   std::array<std::atomic<uint32_t>, max_phase_chunks> taken;
@@ -88,11 +91,14 @@ void run_phases(int threads, int64_t phases, int64_t chunks, Body&& body) {
   std::atomic<uint32_t> finished{0};  // chunks finished, all phases
   const int size = static_cast<int>(std::min<int64_t>(threads, chunks));
   run(size, [&](const Team& team) {
-    const int64_t first = split(chunks, team.size(), team.index(), 1).begin;  // own block first
+    const Team::Range own = split(chunks, team.size(), team.index(), 1);  // taken first
     for (uint32_t phase = 0; phase < static_cast<uint32_t>(phases); ++phase) {
       detail::await_at_least(finished, phase * static_cast<uint32_t>(chunks));
       for (int64_t i = 0; i < chunks; ++i) {
-        const int64_t chunk = (first + i) % chunks;
+        const bool backward = order == ChunkOrder::alternating && phase % 2 == 1;
+        const int64_t chunk = i >= own.size() ? (own.begin + i) % chunks  // the others' after
+                              : backward      ? own.end - 1 - i
+                                              : own.begin + i;
         uint32_t expected = phase;
         if (taken[chunk].load(std::memory_order_relaxed) != phase ||
             !taken[chunk].compare_exchange_strong(expected, phase + 1, std::memory_order_acq_rel))

@@ -50,21 +50,26 @@ TEST(KernelsDispatch, ForceIsaSwitchesAndRestores) {
   EXPECT_EQ(kernels::active_isa(), original);
 }
 
-// The L1 ways read with CPUID are those Linux reads off the same CPU (its sysfs cache
-// description), where Linux has one; the rate flag holds only where AVX-512 does.
+// The L1 ways and the L2 size read with CPUID are those Linux reads off the same CPU (its sysfs
+// cache description), where Linux has one; the rate flag holds only where AVX-512 does.
 TEST(KernelsDispatch, CpuFactsAgreeWithTheKernel) {
   const kernels::CpuFacts& facts = kernels::cpu_facts();
   EXPECT_GE(facts.l1d_ways, 1);
   EXPECT_LE(facts.l1d_ways, 64);
+  EXPECT_GE(facts.l2_bytes, int64_t{64} << 10);
   if (facts.full_rate_avx512) EXPECT_TRUE(kernels::isa_supported(Isa::avx512));
   for (int index = 0; index < 8; ++index) {
     const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
-    std::ifstream level(dir + "/level"), type(dir + "/type"), ways(dir + "/ways_of_associativity");
+    std::ifstream level(dir + "/level"), type(dir + "/type"), ways(dir + "/ways_of_associativity"),
+        size(dir + "/size");
     int level_number = 0, way_count = 0;
+    int64_t kib = 0;
     std::string type_name;
     if (!(level >> level_number) || !(type >> type_name)) continue;
     if (level_number == 1 && type_name == "Data" && (ways >> way_count))
       EXPECT_EQ(facts.l1d_ways, way_count);
+    if (level_number == 2 && type_name == "Unified" && (size >> kib))  // "1024K"
+      EXPECT_EQ(facts.l2_bytes, kib << 10);
   }
 }
 

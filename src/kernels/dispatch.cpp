@@ -61,20 +61,30 @@ bool force_isa(Isa isa) {
 
 namespace {
 #if defined(__x86_64__)
-// The ways of the level-1 data cache from the deterministic cache parameters of CPUID (leaf 4 on
-// Intel, 0x8000001D on AMD: subleaf i describes cache i, EAX[4:0] its type, 1 = data, EAX[7:5]
-// its level, EBX[31:22] its ways − 1); 0 where the CPU does not describe its caches so.
-int l1d_ways_from_cpuid(bool amd) {
+// What CPUID's deterministic cache parameters (leaf 4 on Intel, 0x8000001D on AMD) say of the
+// level-1 data cache and the level-2 cache: subleaf i describes cache i, EAX[4:0] its type
+// (1 = data, 3 = unified), EAX[7:5] its level, EBX[31:22] its ways − 1, EBX[21:12] its
+// partitions − 1, EBX[11:0] its line size − 1, ECX its sets − 1. Fields stay 0 where the CPU
+// does not describe its caches so.
+struct CacheFacts {
+  int l1d_ways = 0;
+  int64_t l2_bytes = 0;
+};
+CacheFacts caches_from_cpuid(bool amd) {
+  CacheFacts facts;
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   const unsigned leaf = amd ? 0x8000001Du : 4u;
-  if (__get_cpuid_max(leaf & 0x80000000u, nullptr) < leaf) return 0;
+  if (__get_cpuid_max(leaf & 0x80000000u, nullptr) < leaf) return facts;
   for (unsigned subleaf = 0; subleaf < 8; ++subleaf) {
     __cpuid_count(leaf, subleaf, eax, ebx, ecx, edx);
     const unsigned type = eax & 0x1fu, level = (eax >> 5) & 0x7u;
     if (type == 0) break;  // no more caches
-    if (type == 1 && level == 1) return static_cast<int>((ebx >> 22) + 1);
+    const int64_t ways = (ebx >> 22) + 1, partitions = ((ebx >> 12) & 0x3ffu) + 1,
+                  line = (ebx & 0xfffu) + 1, sets = static_cast<int64_t>(ecx) + 1;
+    if (type == 1 && level == 1) facts.l1d_ways = static_cast<int>(ways);
+    if (type == 3 && level == 2) facts.l2_bytes = ways * partitions * line * sets;
   }
-  return 0;
+  return facts;
 }
 
 CpuFacts read_cpu_facts() {
@@ -85,7 +95,9 @@ CpuFacts read_cpu_facts() {
   __cpuid(1, eax, ebx, ecx, edx);
   const unsigned base_family = (eax >> 8) & 0xfu, extended_family = (eax >> 20) & 0xffu;
   const unsigned family = base_family == 0xf ? base_family + extended_family : base_family;
-  if (const int ways = l1d_ways_from_cpuid(amd); ways > 0) facts.l1d_ways = ways;
+  const CacheFacts caches = caches_from_cpuid(amd);
+  if (caches.l1d_ways > 0) facts.l1d_ways = caches.l1d_ways;
+  if (caches.l2_bytes > 0) facts.l2_bytes = caches.l2_bytes;
   facts.full_rate_avx512 = isa_supported(Isa::avx512) && !(amd && family == 0x19);
   return facts;
 }

@@ -21,6 +21,7 @@ bool force_isa(Isa isa);
 // depends on it, never a result.
 struct CpuFacts {
   int l1d_ways = 8;  // ways of a set of the L1 data cache (8 where CPUID does not say)
+  int64_t l2_bytes = 1 << 20;  // size of a core's L2 cache (1 MiB where CPUID does not say)
   // Whether a core completes two 16-lane FMAs a cycle: true where AVX-512 is there, except on
   // AMD's CPU family 0x19 (Zen 4), whose cores run 512-bit FMAs on 256-bit units.
   bool full_rate_avx512 = false;
