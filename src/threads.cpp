@@ -163,8 +163,8 @@ void await_at_least(const std::atomic<uint32_t>& word, uint32_t target) {
   for (uint32_t now; (now = word.load(std::memory_order_acquire)) < target;) await_change(word, now, step_spin);
 }
 
-void bump(std::atomic<uint32_t>& word) {
-  word.fetch_add(1, std::memory_order_acq_rel);
+void bump(std::atomic<uint32_t>& word, uint32_t by) {
+  word.fetch_add(by, std::memory_order_acq_rel);
   word.notify_all();
 }
 

@@ -77,9 +77,10 @@ template <class Body>
 void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, Body&& body);
 
 namespace detail {
-// Waits until word ≥ target (spinning briefly, then sleeping); bump() releases such waits.
+// Waits until word ≥ target (spinning briefly, then sleeping); bump() adds to word and releases
+// such waits.
 void await_at_least(const std::atomic<uint32_t>& word, uint32_t target);
-void bump(std::atomic<uint32_t>& word);
+void bump(std::atomic<uint32_t>& word, uint32_t by);
 }  // namespace detail
 
 template <class Body>
@@ -94,6 +95,9 @@ void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, B
     const Team::Range own = split(chunks, team.size(), team.index(), 1);  // taken first
     for (uint32_t phase = 0; phase < static_cast<uint32_t>(phases); ++phase) {
       detail::await_at_least(finished, phase * static_cast<uint32_t>(chunks));
+      // The chunks this member ran in this phase, counted into `finished` at once when it has
+      // tried them all: one write to the line the others wait on instead of one a chunk.
+      uint32_t ran = 0;
       for (int64_t i = 0; i < chunks; ++i) {
         const bool backward = order == ChunkOrder::alternating && phase % 2 == 1;
         const int64_t chunk = i >= own.size() ? (own.begin + i) % chunks  // the others' after
@@ -104,8 +108,9 @@ void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, B
             !taken[chunk].compare_exchange_strong(expected, phase + 1, std::memory_order_acq_rel))
           continue;
         body(team, static_cast<int64_t>(phase), chunk);
-        detail::bump(finished);
+        ++ran;
       }
+      if (ran > 0) detail::bump(finished, ran);
     }
   });
 }
