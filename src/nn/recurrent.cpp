@@ -72,8 +72,8 @@ using Buffer = BufferOf<float>;
 struct DirectionTrace {
   Buffer gates;     // (T, B, G·H) activated gates: LSTM [i f g o], GRU [r z n], RNN [h_t]
   Buffer h_prev;    // (T, B, H_out) the state entering step t
-  Buffer c_prev;    // (T, B, H) LSTM: the cell entering step t
-  Buffer c_new;     // (T, B, H) LSTM: the cell after step t
+  Buffer c_first;   // (B, H) LSTM: the cell entering the direction's first step
+  Buffer c_new;     // (T, B, H) LSTM: the cell after step t (a finished sample's: the one it keeps)
   Buffer cell_out;  // (T, B, H) LSTM with projection: o_t ⊙ tanh(c_t), the input of W_hr
   Buffer hn;        // (T, B, H) GRU: W_hn h_{t−1} + b_hn
 };
@@ -356,7 +356,7 @@ struct Recurrent::Impl {
     if (trace) {
       trace->h_prev.get(T * B * H_out);
       if (is_lstm) {
-        trace->c_prev.get(T * B * H);
+        trace->c_first.get(B * H);
         trace->c_new.get(T * B * H);
         if (projected) trace->cell_out.get(T * B * H);
       }
@@ -466,24 +466,34 @@ struct Recurrent::Impl {
       const kernels::OutGates act{trace ? g : nullptr, GH, H};
       if (is_lstm) {
         // The fused step (kernels::lstm_step): gates, c_t, and h_t = o ⊙ tanh(c_t) (with a
-        // projection, the phase after gives h_t = W_hr (o ⊙ tanh(c_t))). A sample past its
-        // length keeps its cell: c_t goes to a side buffer first, unless every sample is valid
-        // and nothing is traced (then c is updated in place).
-        float* c_chunk = c + u0;  // (B, H) c_{t−1}, to become c_t
-        if (trace) copy_rows(trace->c_prev.data() + t * B * H + u0, H, c_chunk, H, B, n);
+        // projection, the phase after gives h_t = W_hr (o ⊙ tanh(c_t))). Training writes c_t
+        // into the trace, where the next step reads it as its c_{t−1} (and so does backward;
+        // c_first keeps the cell entering the first step); a finished sample's row there gets
+        // the cell it keeps. Inference updates c in place, or, where some samples have
+        // finished, through a side buffer, from which only the running samples' rows return.
+        float* c_chunk = c + u0;  // (B, H) c_{t−1}, to become c_t (inference)
+        const int64_t t_before = reverse ? t + 1 : t - 1;
+        const kernels::InRows c_prev =
+            !trace || s == 0 ? kernels::InRows{c_chunk, H}
+                             : kernels::InRows{trace->c_new.data() + t_before * B * H + u0, H};
+        if (trace && s == 0) copy_rows(trace->c_first.data() + u0, H, c_chunk, H, B, n);
         const kernels::OutRows c_new =
             trace ? kernels::OutRows{trace->c_new.data() + t * B * H + u0, H}
             : lengths.empty() ? kernels::OutRows{c_chunk, H}
                               : kernels::OutRows{mine.cell.get(B * n), n};
         const kernels::OutRows out = projected ? kernels::OutRows{cell_out + u0, H}
                                                : kernels::OutRows{h_out + u0, h_out_row};
-        kernels::lstm_step({.rows = B, .n = n, .gx = gx, .rec = rec_gates, .c_prev = {c_chunk, H},
+        kernels::lstm_step({.rows = B, .n = n, .gx = gx, .rec = rec_gates, .c_prev = c_prev,
                             .act = act, .c_new = c_new, .h = out});
         if (trace && projected)
           copy_rows(trace->cell_out.data() + t * B * H + u0, H, out.data, H, B, n);
-        if (c_new.data != c_chunk)
-          for (int64_t b = 0; b < B; ++b)
-            if (valid(b, t)) copy_floats(c_chunk + b * H, c_new.data + b * c_new.row, n);
+        if (!lengths.empty())
+          for (int64_t b = 0; b < B; ++b) {
+            if (trace && !valid(b, t))
+              copy_floats(c_new.data + b * c_new.row, c_prev.data + b * c_prev.row, n);
+            else if (!trace && valid(b, t))
+              copy_floats(c_chunk + b * H, c_new.data + b * c_new.row, n);
+          }
       } else if (is_gru) {
         // The fused step (kernels::gru_step): r, z, n and h_t; training keeps W_hn h + b_hn.
         kernels::gru_step({.rows = B, .n = n, .gx = gx, .rec = rec_gates,
@@ -507,6 +517,8 @@ struct Recurrent::Impl {
       if (!projected) update_h();
     });
     if (frozen && bf16) frozen->has_w_hh_bf16[state] = true;
+    // the final cell, training: c_t of the last step (a finished sample's: the one it kept)
+    if (trace && is_lstm) copy_floats(c, trace->c_new.data() + (reverse ? 0 : T - 1) * B * H, B * H);
     // the final state: h_t of the last step
     if (straight)
       copy_rows(h, H_out, y_of(reverse ? 0 : T - 1), y_row, B, H_out);
@@ -618,12 +630,17 @@ struct Recurrent::Impl {
         int64_t end = b + 1;
         while (end < B && valid(end, t)) ++end;
         const int64_t rows = end - b, row = t * B + b;
+        // c_{t−1}: the cell entering the first step, or c_t of the step before
+        const bool first_step = t == (reverse ? T - 1 : 0);
+        const int64_t row_before = (reverse ? t + 1 : t - 1) * B + b;
+        const float* c_before =
+            first_step ? trace.c_first.data() + b * H : trace.c_new.data() + row_before * H;
         const kernels::InGates act{g + b * GH + u0, GH, H};
         const kernels::OutGates dg_view{dg_b, GH, H};
         if (is_lstm) {
           kernels::lstm_backward_step({.rows = rows, .n = n, .act = act,
                                        .dh = {dm_base + b * dm_row + u0, dm_row},
-                                       .c_prev = {trace.c_prev.data() + row * H + u0, H},
+                                       .c_prev = {c_before + u0, H},
                                        .c_new = {trace.c_new.data() + row * H + u0, H},
                                        .dc = {dc + b * H + u0, H}, .d_gates = dg_view});
           b = end;

@@ -116,15 +116,17 @@ double forward_flop(const BenchOptions& o, const BenchConfig& c) {
 
 // Bytes a training forward pass keeps for backward (src/nn/recurrent.cpp's traces), one
 // direction, no projection: per layer its input (T·B·I_l), the activated gates (T·B·G·H), the
-// entering state h_prev (T·B·H), and c_prev and c_new (T·B·H each) for an LSTM or W_hn h + b_hn
-// (T·B·H) for a GRU.
+// entering state h_prev (T·B·H), and c_t (T·B·H) and the cell entering the first step (B·H) for
+// an LSTM or W_hn h + b_hn (T·B·H) for a GRU.
 double activation_bytes(const BenchOptions& o, const BenchConfig& c) {
   const double tb = static_cast<double>(c.steps) * static_cast<double>(c.batch);
   const double h = static_cast<double>(c.hidden);
-  const double per_layer_state = o.cell == "gru" ? (3 + 1 + 1) * h : (4 + 1 + 2) * h;
+  const bool gru = o.cell == "gru";
+  const double per_step_state = gru ? (3 + 1 + 1) * h : (4 + 1 + 1) * h;
+  const double c_first = gru ? 0.0 : static_cast<double>(c.batch) * h;
   double floats = 0;
   for (int64_t layer = 0; layer < o.layers; ++layer)
-    floats += tb * (static_cast<double>(layer == 0 ? c.input : c.hidden) + per_layer_state);
+    floats += tb * (static_cast<double>(layer == 0 ? c.input : c.hidden) + per_step_state) + c_first;
   return 4.0 * floats;
 }
 
