@@ -98,8 +98,8 @@ void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, B
       // The chunks this member ran in this phase, counted into `finished` at once when it has
       // tried them all: one write to the line the others wait on instead of one a chunk.
       uint32_t ran = 0;
+      const bool backward = order == ChunkOrder::alternating && phase % 2 == 1;
       for (int64_t i = 0; i < chunks; ++i) {
-        const bool backward = order == ChunkOrder::alternating && phase % 2 == 1;
         const int64_t chunk = i >= own.size() ? (own.begin + i) % chunks  // the others' after
                               : backward      ? own.end - 1 - i
                                               : own.begin + i;

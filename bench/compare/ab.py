@@ -23,11 +23,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def read_suite(path):
     configs = []
-    for line in pathlib.Path(path).read_text().splitlines():
-        line = line.split("#", 1)[0].split()
-        if line:
-            name, *sizes = line
-            configs.append((name, *map(int, sizes)))
+    for number, line in enumerate(pathlib.Path(path).read_text().splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        name, *sizes = fields
+        if len(sizes) != 4 or not all(size.isdigit() and int(size) > 0 for size in sizes):
+            sys.exit(f"ab.py: {path}:{number}: expected 'name input hidden batch steps' "
+                     f"(four positive integers), got '{line.strip()}'")
+        configs.append((name, *map(int, sizes)))
     return configs
 
 
@@ -64,6 +68,8 @@ def main():
         configs = [c for c in configs if c[0] in wanted]
     for spec in args.config:
         name, *sizes = spec.split(":")
+        if len(sizes) != 4 or not all(size.isdigit() and int(size) > 0 for size in sizes):
+            parser.error(f"--config {spec}: expected NAME:I:H:B:T with four positive integers")
         configs.append((name, *map(int, sizes)))
     if not configs:
         sys.exit("ab.py: no configuration to run")

@@ -331,8 +331,9 @@ struct Gemm {
     // (Zen 4). Then they are first copied, a block at a time, to rows a line longer than the
     // block (the same values in the same order: the same C).
     const RowPanels all_rows(m);
-    const bool spread_rows = direct && all_rows.height(0) > cpu_facts().l1d_ways &&
-                             (lda * static_cast<int64_t>(sizeof(float))) % kL1SetSpan == 0;
+    const bool spread_rows = direct &&
+                             (lda * static_cast<int64_t>(sizeof(float))) % kL1SetSpan == 0 &&
+                             all_rows.height(0) > cpu_facts().l1d_ways;
     const int64_t spread_row = depth + kLineFloats;  // row stride of the copy
     float* a_panels = !direct      ? scratch(Scratch::a_panels, MC * KC + kAPanelsRoom)
                       : spread_rows ? scratch(Scratch::a_panels, m * spread_row)
