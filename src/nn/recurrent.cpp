@@ -726,7 +726,7 @@ struct Recurrent::Impl {
     };
     const Team::Range outs = mine(H_out), inputs = mine(I), units = mine(H);
     if (d_rec == d_gates && rows >= H_out + I)
-      accumulate_weight_gradients_together(p, trace, x, I, team, d_gates, outs, inputs);
+      accumulate_weight_gradients_together(p, trace, x, I, team, d_gates, mine(GH));
     else {
       sgemm(Trans::yes, Trans::no, GH, outs.size(), rows, d_rec, GH,
             trace.h_prev.data() + outs.begin, H_out, 1.0f, grad(p.w_hh) + outs.begin, H_out);
@@ -767,41 +767,41 @@ struct Recurrent::Impl {
 
   // LSTM and RNN differentiate W_hh and W_ih through the same dA, so one product gives both
   // weight gradients, and dA (T·B × G·H, the large operand, whose packing is much of a weight
-  // gradient's time) is packed once instead of twice. Over the member's columns of each,
+  // gradient's time) is packed once instead of twice. Over the member's rows of each (gate
+  // units: the members split dAᵀ, whose packing is strided and costs the most, and each reads
+  // all of [H_prev | X], which is copied straight),
   //   [dW_hh | dW_ih] += dAᵀ [H_prev | X],
   // in blocks of kStackedRows rows of [H_prev | X] (copied side by side), so that the copy
   // stays small. kStackedRows is a multiple of every kernel path's depth block (KC: 512, 256),
   // so each sum runs over the same blocks in the same order as one product over all the rows:
   // the gradients are bit for bit those of the two separate products (from zero). The
-  // product goes to a scratch of the weights' size and is then added to both gradients, which
-  // pays only where there are more rows (T·B) than columns (H_out + I): the caller decides.
+  // product goes to a scratch of the member's rows of the weights and is then added to both
+  // gradients, which pays only where there are more rows (T·B) than columns (H_out + I): the
+  // caller decides.
   static constexpr int64_t kStackedRows = 2560;  // 5 · 512 = 10 · 256
   void accumulate_weight_gradients_together(const DirectionParams& p, const DirectionTrace& trace,
                                             const float* x, int64_t I, const Team& team,
-                                            const float* d_gates, Team::Range outs,
-                                            Team::Range inputs) {
+                                            const float* d_gates, Team::Range gate_rows) {
     const int64_t rows = steps * batch, GH = cfg.gate_count() * cfg.hidden_size,
                   H_out = cfg.output_size();
-    const int64_t n_out = outs.size(), n_in = inputs.size(), width = n_out + n_in;
-    if (width <= 0) return;
+    const int64_t width = H_out + I, m = gate_rows.size();
+    if (m <= 0) return;
     MemberWork& mine = member_work[team.index()];
     float* stacked = mine.stacked_inputs.get(std::min(rows, kStackedRows) * width);  // [H_prev | X]
-    float* product = mine.stacked_product.get(GH * width);  // (G·H, width) dAᵀ [H_prev | X]
+    float* product = mine.stacked_product.get(m * width);  // (m, width) dAᵀ [H_prev | X]
     for (int64_t r0 = 0; r0 < rows; r0 += kStackedRows) {
       const int64_t block = std::min(kStackedRows, rows - r0);
       for (int64_t r = 0; r < block; ++r) {
-        copy_floats(stacked + r * width, trace.h_prev.data() + (r0 + r) * H_out + outs.begin, n_out);
-        copy_floats(stacked + r * width + n_out, x + (r0 + r) * I + inputs.begin, n_in);
+        copy_floats(stacked + r * width, trace.h_prev.data() + (r0 + r) * H_out, H_out);
+        copy_floats(stacked + r * width + H_out, x + (r0 + r) * I, I);
       }
-      sgemm(Trans::yes, Trans::no, GH, width, block, d_gates + r0 * GH, GH, stacked, width,
-            r0 == 0 ? 0.0f : 1.0f, product, width);
+      sgemm(Trans::yes, Trans::no, m, width, block, d_gates + r0 * GH + gate_rows.begin, GH,
+            stacked, width, r0 == 0 ? 0.0f : 1.0f, product, width);
     }
-    for (int64_t g = 0; g < GH; ++g) {
-      float* dw_hh = grad(p.w_hh) + g * H_out + outs.begin;
-      float* dw_ih = grad(p.w_ih) + g * I + inputs.begin;
+    for (int64_t g = 0; g < m; ++g) {
       const float* row = product + g * width;
-      for (int64_t j = 0; j < n_out; ++j) dw_hh[j] += row[j];
-      for (int64_t j = 0; j < n_in; ++j) dw_ih[j] += row[n_out + j];
+      add_to(grad(p.w_hh) + (gate_rows.begin + g) * H_out, row, H_out);
+      add_to(grad(p.w_ih) + (gate_rows.begin + g) * I, row + H_out, I);
     }
   }
 };
