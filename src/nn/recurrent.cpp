@@ -703,8 +703,9 @@ struct Recurrent::Impl {
   }
 
   // After the backward time loop, over all T·B rows at once, one GEMM per team member over its
-  // range of each product's output columns (the sums along T·B are never split, so a column
-  // split changes no element and the results do not depend on the team size):
+  // range of each product's rows (the weight gradients: gate units, so that each member packs
+  // only its part of dAᵀ) or columns (dX, dW_hr); the sums along T·B are never split, so the
+  // split changes no element and the results do not depend on the team size:
   //   dW_hh += dA_recᵀ H_prev;  dW_ih += dA_inᵀ X;  dX = dx_beta·dX + dA_in W_ih;
   //   dW_hr += dH_tᵀ M
   // (the bias gradients are summed in the time loop).
@@ -712,10 +713,10 @@ struct Recurrent::Impl {
                   int64_t I, const float* d_gates, const float* d_rec, const float* d_h_proj,
                   float* dx, float dx_beta) {
     threads::run(team_threads(), [&](const Team& team) {
-      accumulate_columns(p, trace, x, I, team, d_gates, d_rec, d_h_proj, dx, dx_beta);
+      accumulate_share(p, trace, x, I, team, d_gates, d_rec, d_h_proj, dx, dx_beta);
     });
   }
-  void accumulate_columns(const DirectionParams& p, const DirectionTrace& trace, const float* x,
+  void accumulate_share(const DirectionParams& p, const DirectionTrace& trace, const float* x,
                           int64_t I, const Team& team, const float* d_gates, const float* d_rec,
                           const float* d_h_proj, float* dx, float dx_beta) {
     const int64_t rows = steps * batch, H = cfg.hidden_size, GH = cfg.gate_count() * H,
@@ -724,14 +725,15 @@ struct Recurrent::Impl {
     const auto mine = [&](int64_t count) {
       return threads::split(count, team.size(), team.index(), panel);
     };
-    const Team::Range outs = mine(H_out), inputs = mine(I), units = mine(H);
-    if (d_rec == d_gates && rows >= H_out + I)
-      accumulate_weight_gradients_together(p, trace, x, I, team, d_gates, mine(GH));
-    else {
-      sgemm(Trans::yes, Trans::no, GH, outs.size(), rows, d_rec, GH,
-            trace.h_prev.data() + outs.begin, H_out, 1.0f, grad(p.w_hh) + outs.begin, H_out);
-      sgemm(Trans::yes, Trans::no, GH, inputs.size(), rows, d_gates, GH, x + inputs.begin, I,
-            1.0f, grad(p.w_ih) + inputs.begin, I);
+    const Team::Range gate_rows = mine(GH), inputs = mine(I), units = mine(H);
+    if (d_rec == d_gates && rows >= H_out + I) {
+      accumulate_weight_gradients_together(p, trace, x, I, team, d_gates, gate_rows);
+    } else {
+      const int64_t g0 = gate_rows.begin, m = gate_rows.size();
+      sgemm(Trans::yes, Trans::no, m, H_out, rows, d_rec + g0, GH, trace.h_prev.data(), H_out,
+            1.0f, grad(p.w_hh) + g0 * H_out, H_out);
+      sgemm(Trans::yes, Trans::no, m, I, rows, d_gates + g0, GH, x, I, 1.0f,
+            grad(p.w_ih) + g0 * I, I);
     }
     if (I < panel)
       input_gradient_by_rows(p, I, team, d_gates, dx, dx_beta);
