@@ -157,6 +157,15 @@ Team::Range split(int64_t count, int64_t parts, int64_t part, int64_t granule) {
   return {begin, std::min(count, begin + width)};
 }
 
+Team::Range split_nearest(int64_t count, int64_t parts, int64_t part, int64_t granule) {
+  // the multiple of granule nearest to count · i / parts, for cut i of 0 … parts
+  const auto cut = [&](int64_t i) {
+    const int64_t even = count * i / parts;
+    return i == parts ? count : std::min(count, (even + granule / 2) / granule * granule);
+  };
+  return {cut(part), cut(part + 1)};
+}
+
 namespace detail {
 
 void await_at_least(const std::atomic<uint32_t>& word, uint32_t target) {

@@ -43,6 +43,9 @@ bool small_work_on_one_thread();
 // Part `part` of [0, count) cut into `parts` ranges of equal length, a multiple of `granule`
 // (the last ones shorter or empty).
 Team::Range split(int64_t count, int64_t parts, int64_t part, int64_t granule);
+// Part `part` of [0, count) cut into `parts` ranges whose ends are the multiples of `granule`
+// nearest to an even cut (and count): as even as whole granules allow.
+Team::Range split_nearest(int64_t count, int64_t parts, int64_t part, int64_t granule);
 
 using RegionFn = void (*)(void* body, const Team& team);
 void run_region(int threads, RegionFn fn, void* body);

@@ -48,6 +48,9 @@ inline std::vector<RecurrentCase> recurrent_cases() {
     // inputs narrower than a panel, over enough rows that each thread's part of dX is a product
     // of its own
     all.push_back({"narrow_input_many_rows", cfg(cell, 3, 64), 16, 12, false});
+    // G·33 gate rows: the members' shares of the weight gradients' rows end in a few rows
+    // (RNN: 32 + 1 on 2 threads; GRU: 3 · 32 + 3 on 5)
+    all.push_back({"odd_gate_rows", cfg(cell, 5, 33), 3, 6, false});
   }
   RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
   projected.proj_size = 37;

@@ -107,6 +107,26 @@ TEST(Threads, ThreadsUsedFollowsTheLayersWork) {
   set_num_threads(original);
 }
 
+TEST(Threads, SplitNearestCutsAtTheNearestGranules) {
+  // 2048 rows in blocks of 112 between 2: the cut at 1024 goes to 1008 (9 blocks), not 1120.
+  EXPECT_EQ(threads::split_nearest(2048, 2, 0, 112).begin, 0);
+  EXPECT_EQ(threads::split_nearest(2048, 2, 0, 112).end, 1008);
+  EXPECT_EQ(threads::split_nearest(2048, 2, 1, 112).begin, 1008);
+  EXPECT_EQ(threads::split_nearest(2048, 2, 1, 112).end, 2048);
+  // fewer granules than parts: some parts are empty, and together they cover [0, count) once
+  for (int64_t parts : {1, 2, 3, 5, 8}) {
+    int64_t next = 0;
+    for (int64_t part = 0; part < parts; ++part) {
+      const threads::Team::Range r = threads::split_nearest(150, parts, part, 112);
+      EXPECT_EQ(r.begin, next);
+      EXPECT_LE(r.begin, r.end);
+      EXPECT_TRUE(r.end == 150 || r.end % 112 == 0);
+      next = r.end;
+    }
+    EXPECT_EQ(next, 150);
+  }
+}
+
 TEST(Threads, SetNumThreadsChecksItsArgument) {
   const int original = num_threads();
   EXPECT_GE(original, 1);

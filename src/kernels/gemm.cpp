@@ -100,6 +100,8 @@ int64_t packed_b_size(int64_t k, int64_t n, Isa isa) {
 
 int64_t packed_b_panel_width(Isa isa) { return gemm_for(isa).packed_b_size(1, 1); }
 
+int64_t gemm_row_block(Isa isa) { return gemm_for(isa).row_block; }
+
 PackedB pack_b(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out,
                Isa isa) {
   if (k > 0 && n > 0) gemm_for(isa).pack_b(trans_b, k, n, b, ldb, out);

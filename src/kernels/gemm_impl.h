@@ -538,7 +538,7 @@ struct Gemm {
 
   static constexpr GemmTable table() {
     return {&sgemm,        &sgemm_bias,        &packed_b_size, &pack_b,
-            &sgemm_packed, &sgemm_packed_bias, &same_as_packed};
+            &sgemm_packed, &sgemm_packed_bias, &same_as_packed, MC};
   }
 };
 

@@ -27,6 +27,7 @@ struct GemmTable {
   void (*sgemm_packed_bias)(Trans trans_a, int64_t m, const float* a, int64_t lda,
                             const PackedB& b, const float* bias, float* c, int64_t ldc);
   bool (*same_as_packed)(Trans trans_b, int64_t m);
+  int64_t row_block;  // gemm_row_block: the rows of an A block (MC)
 };
 
 struct ActivationTable {

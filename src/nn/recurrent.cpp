@@ -725,7 +725,11 @@ struct Recurrent::Impl {
     const auto mine = [&](int64_t count) {
       return threads::split(count, team.size(), team.index(), panel);
     };
-    const Team::Range gate_rows = mine(GH), inputs = mine(I), units = mine(H);
+    // The weight gradients' gate rows in whole row blocks of the GEMM: each member's product
+    // then computes its rows exactly as one product over all of them would.
+    const Team::Range gate_rows =
+        threads::split_nearest(GH, team.size(), team.index(), kernels::gemm_row_block());
+    const Team::Range inputs = mine(I), units = mine(H);
     if (d_rec == d_gates && rows >= H_out + I) {
       accumulate_weight_gradients_together(p, trace, x, I, team, d_gates, gate_rows);
     } else {
