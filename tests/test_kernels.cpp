@@ -424,6 +424,44 @@ TEST(KernelsPackedGemm, SameAsUnpackedWhereSaid) {
   });
 }
 
+// op(A) prepared once by pack_a gives, with sgemm_packed_ab, C bit for bit as sgemm_packed
+// (which prepares it block by block), for every way of reading A: in place (few rows), in place
+// from rows a line longer (few rows 1024 floats apart, whose rows pack_a copies), packed
+// panels (more rows, either trans_a), over several depth and row blocks; and several B use one
+// packed A (as the chunks of a time step do).
+TEST(KernelsPackedGemm, PackedAGivesTheSameBits) {
+  for_each_isa([](Isa isa) {
+    std::mt19937 rng(9);
+    for (Trans ta : both)
+      for (const auto& [m, k, pad_a] :
+           {std::array<int64_t, 3>{1, 37, 0}, {14, 600, 3}, {42, 1100, 0}, {40, 1024, 0},
+            {42, 700, 1024 - 700}, {43, 530, 5}, {64, 2048, 0}, {300, 1300, 1}}) {
+        const int64_t n = 70;
+        const GemmCase g{ta, Trans::no, m, n, k, pad_a, 2, 3, 1.0f};
+        GemmOperands x(g, rng);
+        std::vector<float> packed_b(static_cast<size_t>(kernels::packed_b_size(k, n, isa)));
+        const kernels::PackedB b =
+            kernels::pack_b(Trans::no, k, n, x.b.data(), g.ldb(), packed_b.data(), isa);
+        std::vector<float> packed_a(
+            static_cast<size_t>(kernels::packed_a_size(ta, m, k, g.lda(), isa)), nan_value);
+        const kernels::PackedA a =
+            kernels::pack_a(ta, m, k, x.a.data(), g.lda(), packed_a.data(), isa);
+        EXPECT_TRUE(a.m == m && a.k == k && a.isa == isa && a.trans_a == ta) << g.describe();
+        if (ta == Trans::yes || m > 42)  // rows not read in place: packed
+          EXPECT_GE(static_cast<int64_t>(packed_a.size()), m * k) << g.describe();
+        for (int product = 0; product < 2; ++product) {  // the same A, another C
+          std::vector<float> expected = x.c, actual = x.c;
+          kernels::sgemm_packed(ta, m, x.a.data(), g.lda(), b, 1.0f, expected.data(), g.ldc());
+          kernels::sgemm_packed_ab(a, b, 1.0f, actual.data(), g.ldc());
+          EXPECT_EQ(std::memcmp(expected.data(), actual.data(), expected.size() * sizeof(float)), 0)
+              << g.describe() << ", product " << product;
+          const GemmReference ref = reference_gemm(g, x);
+          EXPECT_TRUE(gemm_result_close(g, actual, ref, gemm_tolerance(k)));
+        }
+      }
+  });
+}
+
 // ---------------------------------------------------------------- activations
 
 using ActivationFn = void (*)(float* y, const float* x, int64_t n);

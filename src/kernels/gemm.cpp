@@ -126,6 +126,24 @@ void sgemm_packed_bias(Trans trans_a, int64_t m, const float* a, int64_t lda, co
     gemm_for(b.isa).sgemm_packed_bias(trans_a, m, a, lda, b, bias, c, ldc);
 }
 
+int64_t packed_a_size(Trans trans_a, int64_t m, int64_t k, int64_t lda, Isa isa) {
+  return m <= 0 || k <= 0 ? 0 : gemm_for(isa).packed_a_size(trans_a, m, k, lda);
+}
+
+PackedA pack_a(Trans trans_a, int64_t m, int64_t k, const float* a, int64_t lda, float* out,
+               Isa isa) {
+  if (m > 0 && k > 0) gemm_for(isa).pack_a(trans_a, m, k, a, lda, out);
+  return {a, lda, out, m, k, trans_a, isa};
+}
+
+void sgemm_packed_ab(const PackedA& a, const PackedB& b, float beta, float* c, int64_t ldc) {
+  if (a.m <= 0 || b.n <= 0) return;
+  if (b.k <= 0)
+    scale_rows(a.m, b.n, beta, c, ldc);
+  else
+    gemm_for(b.isa).sgemm_packed_ab(a, b, beta, c, ldc);
+}
+
 bool sgemm_same_as_packed(Trans trans_b, int64_t m, Isa isa) {
   return gemm_for(isa).same_as_packed(trans_b, m);
 }

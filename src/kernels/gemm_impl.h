@@ -304,7 +304,7 @@ struct Gemm {
     BPanel panel(int64_t jr) const { return {block + jr * k, NR}; }
   };
 
-  // ---------------------------------------------------------------- the two ways
+  // ---------------------------------------------------------------- sources of A blocks
 
   static bool reads_a_in_place(Trans trans_a, int64_t m) {
     return trans_a == Trans::no && m <= 3 * MR;
@@ -314,31 +314,127 @@ struct Gemm {
     return smaller(reads_a_in_place(trans_a, m) ? KC_DIRECT : KC, k);
   }
 
-  // C (m × n, row stride ldc) = beta·C + op(A)·op(B), op(A) (m × k), op(B) (k × n) from b_source;
-  // with a bias (n; then beta = 0), C = bias + op(A)·op(B), the bias added to every row.
-  // op(A) = A with few rows (the per-step products, m = the batch) is read where it lies, by
-  // the tiles that take rows in place: each of its elements meets every column of C, so a copy
-  // per block would cost more than it saves and would be made once per chunk of columns.
+  // How the tiles read op(A), which trans_a, m, k and lda decide alone (so that sgemm and
+  // pack_a + sgemm_packed_ab read the same values in the same order: the same C). op(A) = A
+  // with few rows (the per-step products, m = the batch) is read where it lies, by the tiles
+  // that take rows in place: each of its elements meets every column of C, so a copy per block
+  // would cost more than it saves and would be made once per chunk of columns. But rows of A
+  // read in place whose stride is a multiple of kL1SetSpan (h_t of 1024 units, batch-first or
+  // not) all fall into the same L1 set; a tile of more rows than the set has ways evicts them
+  // at every step p: 14 such rows ran at 40 GFLOP/s where the tile does 100 (Zen 4). Then they
+  // are first copied, a block at a time, to rows a line longer than the depth block
+  // ("spread"). Otherwise op(A) is packed, a block at a time, into row panels.
+  enum class ALayout { in_place, spread, panels };
+  struct AShape {
+    ALayout layout;
+    int64_t depth;       // of the k blocks
+    int64_t spread_row;  // the row stride of the spread copy
+    AShape(Trans trans_a, int64_t m, int64_t k, int64_t lda)
+        : layout(!reads_a_in_place(trans_a, m) ? ALayout::panels
+                 : (lda * static_cast<int64_t>(sizeof(float))) % kL1SetSpan == 0 &&
+                         RowPanels(m).height(0) > cpu_facts().l1d_ways
+                     ? ALayout::spread
+                     : ALayout::in_place),
+          depth(depth_block(trans_a, m, k)),
+          spread_row(depth + kLineFloats) {}
+    // Floats that block rows [ic, ic + mc) × a depth block of kc take in a copy (packed
+    // panels spill up to kAPanelsRoom floats beyond, onto whatever is written after them).
+    int64_t block_floats(int64_t mc, int64_t kc) const {
+      return layout == ALayout::spread ? mc * spread_row : layout == ALayout::panels ? mc * kc : 0;
+    }
+  };
 
-  template <class BSource>
-  static void blocked(Trans trans_a, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+  // Block rows [ic, ic + mc) × depth block [pc, pc + kc) of op(A) as the tiles read it: the
+  // panel whose first row is `first` at data + first·row; `direct`: rows `row` apart (in place
+  // or spread), or else packed (row = kc: each panel before it holds rows·kc floats).
+  struct ABlock {
+    const float* data;
+    int64_t row;
+    bool direct;
+    const float* panel(int64_t first) const { return data + first * row; }
+  };
+
+  // The block, read in place or copied into out (shape.block_floats(mc, kc) + kAPanelsRoom).
+  static ABlock a_block(const AShape& shape, Trans trans_a, const float* a, int64_t lda, int64_t ic,
+                        int64_t mc, int64_t pc, int64_t kc, float* out) {
+    switch (shape.layout) {
+      case ALayout::in_place: return {a + ic * lda + pc, lda, true};
+      case ALayout::spread:
+        for (int64_t r = 0; r < mc; ++r)
+          std::memcpy(out + r * shape.spread_row, a + (ic + r) * lda + pc,
+                      static_cast<std::size_t>(kc) * sizeof(float));
+        return {out, shape.spread_row, true};
+      case ALayout::panels: break;
+    }
+    pack_a(trans_a, a, lda, ic, mc, pc, kc, out);
+    return {out, kc, false};
+  }
+
+  // Each block of op(A) copied (where it is copied) into the thread's scratch when the loops
+  // reach it.
+  struct PackAPerBlock {
+    Trans trans_a;
+    const float* a;
+    int64_t lda;
+    AShape shape;
+    float* buffer;
+    PackAPerBlock(Trans trans_a_, int64_t m, int64_t k, const float* a_, int64_t lda_)
+        : trans_a(trans_a_), a(a_), lda(lda_), shape(trans_a_, m, k, lda_),
+          buffer(shape.layout == ALayout::in_place
+                     ? nullptr
+                     : scratch(Scratch::a_panels,
+                               shape.block_floats(smaller(m, MC), shape.depth) + kAPanelsRoom)) {}
+    ABlock block(int64_t ic, int64_t mc, int64_t pc, int64_t kc) const {
+      return a_block(shape, trans_a, a, lda, ic, mc, pc, kc, buffer);
+    }
+  };
+
+  // op(A) (m × k) copied beforehand (where it is copied), every block one after another in the
+  // order of the loops (depth blocks, and row blocks in each): pack_a_all.
+  static int64_t packed_a_size(Trans trans_a, int64_t m, int64_t k, int64_t lda) {
+    const AShape shape(trans_a, m, k, lda);
+    if (shape.layout == ALayout::in_place) return 0;
+    const int64_t depth_blocks = (k + shape.depth - 1) / shape.depth;
+    return depth_blocks * shape.block_floats(m, shape.depth) + kAPanelsRoom;
+  }
+  // Where block (ic, pc) starts in it: after pc / depth whole depth blocks of m rows, and ic rows
+  // of this one.
+  static int64_t packed_a_offset(const AShape& shape, int64_t m, int64_t ic, int64_t pc,
+                                 int64_t kc) {
+    return pc / shape.depth * shape.block_floats(m, shape.depth) + shape.block_floats(ic, kc);
+  }
+  static void pack_a_all(Trans trans_a, int64_t m, int64_t k, const float* a, int64_t lda,
+                         float* out) {
+    const AShape shape(trans_a, m, k, lda);
+    if (shape.layout == ALayout::in_place) return;
+    for (int64_t pc = 0; pc < k; pc += shape.depth) {
+      const int64_t kc = smaller(shape.depth, k - pc);
+      for (int64_t ic = 0; ic < m; ic += MC)
+        a_block(shape, trans_a, a, lda, ic, smaller(MC, m - ic), pc, kc,
+                out + packed_a_offset(shape, m, ic, pc, kc));
+    }
+  }
+  struct PrepackedA {
+    const PackedA& a;
+    AShape shape;
+    explicit PrepackedA(const PackedA& a_) : a(a_), shape(a_.trans_a, a_.m, a_.k, a_.lda) {}
+    ABlock block(int64_t ic, int64_t, int64_t pc, int64_t kc) const {
+      if (shape.layout == ALayout::in_place) return {a.data + ic * a.lda + pc, a.lda, true};
+      const float* data = a.packed + packed_a_offset(shape, a.m, ic, pc, kc);
+      return shape.layout == ALayout::spread ? ABlock{data, shape.spread_row, true}
+                                             : ABlock{data, kc, false};
+    }
+  };
+
+  // ---------------------------------------------------------------- the two ways
+
+  // C (m × n, row stride ldc) = beta·C + op(A)·op(B), op(A) (m × k) from a_source, op(B) (k × n)
+  // from b_source; with a bias (n; then beta = 0), C = bias + op(A)·op(B), the bias added to
+  // every row.
+  template <class ASource, class BSource>
+  static void blocked(int64_t m, int64_t n, int64_t k, const ASource& a_source,
                       BSource& b_source, float beta, const float* bias, float* c, int64_t ldc) {
-    const bool direct = reads_a_in_place(trans_a, m);
-    const int64_t depth = depth_block(trans_a, m, k);
-    // Rows of A read in place whose stride is a multiple of kL1SetSpan (h_t of 1024 units,
-    // batch-first or not) all fall into the same L1 set; a tile of more rows than the set has
-    // ways evicts them at every step p: 14 such rows ran at 40 GFLOP/s where the tile does 100
-    // (Zen 4). Then they are first copied, a block at a time, to rows a line longer than the
-    // block (the same values in the same order: the same C).
-    const RowPanels all_rows(m);
-    const bool spread_rows = direct &&
-                             (lda * static_cast<int64_t>(sizeof(float))) % kL1SetSpan == 0 &&
-                             all_rows.height(0) > cpu_facts().l1d_ways;
-    const int64_t spread_row = depth + kLineFloats;  // row stride of the copy
-    float* a_panels = !direct      ? scratch(Scratch::a_panels, MC * KC + kAPanelsRoom)
-                      : spread_rows ? scratch(Scratch::a_panels, m * spread_row)
-                                    : nullptr;
-    const int64_t a_row = spread_rows ? spread_row : lda;  // row stride of A as the tiles read it
+    const int64_t depth = a_source.shape.depth;
     for (int64_t jc = 0; jc < n; jc += NC) {
       const int64_t nc = smaller(NC, n - jc);
       for (int64_t pc = 0; pc < k; pc += depth) {
@@ -349,25 +445,14 @@ struct Gemm {
         for (int64_t ic = 0; ic < m; ic += MC) {
           const int64_t mc = smaller(MC, m - ic);
           const RowPanels panels(mc);
-          if (!direct) pack_a(trans_a, a, lda, ic, mc, pc, kc, a_panels);
-          if (spread_rows)
-            for (int64_t r = 0; r < mc; ++r)
-              std::memcpy(a_panels + r * spread_row, a + (ic + r) * lda + pc,
-                          static_cast<std::size_t>(kc) * sizeof(float));
-          // Panel q of A: packed at a_panels + first·kc, or rows ic + first … of A itself (or
-          // of its copy).
-          const auto panel_of = [&](int64_t first) {
-            return spread_rows ? a_panels + first * spread_row
-                   : direct    ? a + (ic + first) * lda + pc
-                               : a_panels + first * kc;
-          };
+          const ABlock a_block = a_source.block(ic, mc, pc, kc);
           for (int64_t jr = 0; jr < nc; jr += NR) {
             const BPanel b_panel = b_source.panel(jr);
             const int cols = static_cast<int>(smaller(NR, nc - jr));
             for (int64_t q = 0; q < panels.count; ++q) {
               const int64_t first = panels.first_row(q);
-              tiles[direct][panels.height(q) - 1](
-                  kc, panel_of(first), a_row, b_panel.data, b_panel.stride, block_beta,
+              tiles[a_block.direct][panels.height(q) - 1](
+                  kc, a_block.panel(first), a_block.row, b_panel.data, b_panel.stride, block_beta,
                   block_bias ? block_bias + jc + jr : nullptr, c + (ic + first) * ldc + jc + jr,
                   ldc, cols);
             }
@@ -492,12 +577,12 @@ struct Gemm {
       dots(m, n, k, a, lda, b, ldb, beta, c, ldc);
     } else if (trans_b == Trans::no && m <= 3 * MR) {
       ReadInPlace source{b, ldb, scratch(Scratch::b_panels, depth_block(trans_a, m, k) * NR)};
-      blocked(trans_a, m, n, k, a, lda, source, beta, bias, c, ldc);
+      blocked(m, n, k, PackAPerBlock(trans_a, m, k, a, lda), source, beta, bias, c, ldc);
     } else {
       const int64_t block_width = smaller(NC, (n + NR - 1) / NR * NR);
       PackPerBlock source{trans_b, b, ldb,
                           scratch(Scratch::b_panels, depth_block(trans_a, m, k) * block_width)};
-      blocked(trans_a, m, n, k, a, lda, source, beta, bias, c, ldc);
+      blocked(m, n, k, PackAPerBlock(trans_a, m, k, a, lda), source, beta, bias, c, ldc);
     }
   }
   static void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, const float* a,
@@ -523,12 +608,18 @@ struct Gemm {
   static void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
                            float beta, float* c, int64_t ldc) {
     Prepacked source{b.data, b.k};
-    blocked(trans_a, m, b.n, b.k, a, lda, source, beta, nullptr, c, ldc);
+    blocked(m, b.n, b.k, PackAPerBlock(trans_a, m, b.k, a, lda), source, beta, nullptr, c, ldc);
   }
   static void sgemm_packed_bias(Trans trans_a, int64_t m, const float* a, int64_t lda,
                                 const PackedB& b, const float* bias, float* c, int64_t ldc) {
     Prepacked source{b.data, b.k};
-    blocked(trans_a, m, b.n, b.k, a, lda, source, 0.0f, bias, c, ldc);
+    blocked(m, b.n, b.k, PackAPerBlock(trans_a, m, b.k, a, lda), source, 0.0f, bias, c, ldc);
+  }
+  // C = beta·C + op(A)·B with op(A) prepared by pack_a_all and B packed by pack_b.
+  static void sgemm_packed_ab(const PackedA& a, const PackedB& b, float beta, float* c,
+                              int64_t ldc) {
+    Prepacked source{b.data, b.k};
+    blocked(a.m, b.n, b.k, PrepackedA(a), source, beta, nullptr, c, ldc);
   }
 
   // Whether product() takes the blocked way, as the packed entry points always do.
@@ -537,8 +628,9 @@ struct Gemm {
   }
 
   static constexpr GemmTable table() {
-    return {&sgemm,        &sgemm_bias,        &packed_b_size, &pack_b,
-            &sgemm_packed, &sgemm_packed_bias, &same_as_packed, MC};
+    return {&sgemm,         &sgemm_bias,        &packed_b_size,  &pack_b,
+            &sgemm_packed,  &sgemm_packed_bias, &same_as_packed, MC,
+            &packed_a_size, &pack_a_all,        &sgemm_packed_ab};
   }
 };
 

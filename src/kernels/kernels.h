@@ -79,6 +79,27 @@ void sgemm_packed(Trans trans_a, int64_t m, const float* a, int64_t lda, const P
 // C = bias + op(A)·B for B = b packed: sgemm_bias without packing B.
 void sgemm_packed_bias(Trans trans_a, int64_t m, const float* a, int64_t lda, const PackedB& b,
                        const float* bias, float* c, int64_t ldc);
+// op(A) (m × k) prepared once for `isa`'s GEMM, as sgemm_packed prepares it block by block:
+// packed into the row panels of its tiles, or, where it reads rows of A as they lie (A with
+// few rows), A itself (or a copy of it with rows a line longer, where A's rows would fall into
+// one L1 set). So that a product of the same A with several packed B (a time step's h_{t−1} or
+// dA_t with each chunk of W_hh) prepares A once instead of once per product.
+struct PackedA {
+  const float* data = nullptr;    // A itself, rows lda apart
+  int64_t lda = 0;
+  const float* packed = nullptr;  // its copy, packed_a_size floats (none where A is read as it lies)
+  int64_t m = 0, k = 0;
+  Trans trans_a = Trans::no;
+  Isa isa = Isa::scalar;
+};
+// Floats that pack_a needs for op(A) (m × k) with this lda; 0 where the GEMM reads A as it lies.
+int64_t packed_a_size(Trans trans_a, int64_t m, int64_t k, int64_t lda, Isa isa = active_isa());
+// Prepares op(A) (m × k), with op and lda as in sgemm, into `out` (packed_a_size floats).
+PackedA pack_a(Trans trans_a, int64_t m, int64_t k, const float* a, int64_t lda, float* out,
+               Isa isa = active_isa());
+// C = beta·C + op(A)·B with both prepared (a.k = b.k, a.isa = b.isa): bit for bit the C of
+// sgemm_packed(a.trans_a, a.m, a.data, a.lda, b, beta, c, ldc).
+void sgemm_packed_ab(const PackedA& a, const PackedB& b, float beta, float* c, int64_t ldc);
 // Whether sgemm and sgemm_bias with this trans_b and m rows compute C as sgemm_packed and
 // sgemm_packed_bias do on `isa`'s path (the same tiles over the same values in the same order,
 // so the same bits), so that a caller holding B packed may use it instead: true except where a
