@@ -177,9 +177,25 @@ struct Recurrent::Impl {
     Buffer recurrent;  // (B, G·w_pad) forward: the chunk's columns of h_{t−1} W_hhᵀ
     Buffer cell;       // (B, n) LSTM: c_t of the chunk's units (forward, with variable lengths)
     // backward (accumulate), LSTM and RNN: rows of [H_prev | X] and the product dAᵀ [H_prev | X],
-    // in the member's columns of each
+    // in the member's rows of the weights
     Buffer stacked_inputs, stacked_product;
     Buffer dx_transposed;  // backward (accumulate), narrow inputs: (I, the member's rows) dXᵀ
+    // The A of the per-step product, h_{t−1} (forward) or dA_t (backward), prepared for the
+    // GEMM (kernels::pack_a) by the member's first chunk of step `prepared_step` and used by
+    // all its chunks of that step: packed_a holds the copy where the GEMM makes one.
+    Buffer packed_a;
+    kernels::PackedA prepared;
+    int64_t prepared_step = -1;
+    // The step's A, prepared at this member's first chunk of step s.
+    const kernels::PackedA& prepare_a(int64_t s, int64_t m, int64_t k, const float* a, int64_t lda,
+                                      kernels::Isa isa) {
+      if (prepared_step != s) {
+        float* out = packed_a.get(kernels::packed_a_size(Trans::no, m, k, lda, isa));
+        prepared = kernels::pack_a(Trans::no, m, k, a, lda, out, isa);
+        prepared_step = s;
+      }
+      return prepared;
+    }
   };
   std::vector<MemberWork> member_work;  // [team member]
 
@@ -374,6 +390,7 @@ struct Recurrent::Impl {
     float* cell_out = work.cell_out.get(B * H);
     copy_floats(h_states, h, B * H_out);
     member_work.resize(static_cast<std::size_t>(num_threads()));
+    for (MemberWork& member : member_work) member.prepared_step = -1;
 
     // W_hhᵀ packed per chunk (pack_recurrent_chunk) in phase 0, or once by freeze_weights().
     const kernels::Isa isa = frozen ? frozen->isa : kernels::active_isa();
@@ -460,7 +477,8 @@ struct Recurrent::Impl {
       if (bf16)
         kernels::gemm_bf16(B, h_prev, h_prev_row, w_hh_bf16, rec, R);
       else
-        kernels::sgemm_packed(Trans::no, B, h_prev, h_prev_row, w_hh_t, 0.0f, rec, R);
+        kernels::sgemm_packed_ab(mine.prepare_a(s, B, H_out, h_prev, h_prev_row, isa), w_hh_t,
+                                 0.0f, rec, R);
       const kernels::InGates gx{g, GH, H}, rec_gates{rec, R, w_pad};
       // Inference needs only the states; training keeps the activated gates (in place of Gx).
       const kernels::OutGates act{trace ? g : nullptr, GH, H};
@@ -555,6 +573,7 @@ struct Recurrent::Impl {
     float* d_h_prev = work.d_h_prev.get(B * H_out);      // dh_{t−1} through W_hh
     float* d_cell_out = work.d_cell_out.get(B * H);      // ∂L/∂(o ⊙ tanh c_t)
     member_work.resize(static_cast<std::size_t>(num_threads()));
+    for (MemberWork& member : member_work) member.prepared_step = -1;
 
     // W_hh's columns of each chunk's outputs (GH × width), packed once for dh_{t−1} = dA W_hh.
     const kernels::Isa isa = kernels::active_isa();
@@ -563,7 +582,7 @@ struct Recurrent::Impl {
 
     // Part 0: ∂L/∂h_t (outputs; with a projection only), 1: pointwise (units), 2: dh_{t−1}
     // (outputs), of step s (in backward order) for one chunk.
-    const auto step_part = [&](int64_t s, int64_t part, int64_t chunk) {
+    const auto step_part = [&](MemberWork& mine, int64_t s, int64_t part, int64_t chunk) {
       const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
       const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
       float* packed_chunk = packed + chunk * packed_size;
@@ -575,9 +594,9 @@ struct Recurrent::Impl {
         // dh_{t−1} = dA_rec W_hh (+ dh ⊙ z for GRU), this chunk's outputs; a finished sample
         // passes dh through.
         const float* d_rec_t = (is_gru ? d_recurrent : d_gates) + t * B * GH;
-        kernels::sgemm_packed(Trans::no, B, d_rec_t, GH,
-                              kernels::PackedB{packed_chunk, GH, n_out, isa}, 0.0f,
-                              d_h_prev + o0, H_out);
+        kernels::sgemm_packed_ab(mine.prepare_a(s, B, GH, d_rec_t, GH, isa),
+                                 kernels::PackedB{packed_chunk, GH, n_out, isa}, 0.0f,
+                                 d_h_prev + o0, H_out);
         for (int64_t b = 0; b < B; ++b) {
           if (!valid(b, t)) continue;  // dh_b already holds the pass-through gradient
           float* dh_b = dh + b * H_out + o0;
@@ -678,7 +697,8 @@ struct Recurrent::Impl {
     // dh of step j − 2 (j ≥ 2) and the pointwise part of step j − 1 (j ≤ T).
     const int64_t phases = projected ? 1 + 3 * T : T + 2;
     threads::run_phases(team_threads(), phases, C, chunk_order(),
-                        [&](const Team&, int64_t phase, int64_t chunk) {
+                        [&](const Team& team, int64_t phase, int64_t chunk) {
+      MemberWork& mine = member_work[team.index()];
       if (phase == 0) {
         const Team::Range outs = chunk_of(H_out, chunk);
         kernels::pack_b(Trans::no, GH, outs.size(), value(p.w_hh) + outs.begin, H_out,
@@ -689,10 +709,10 @@ struct Recurrent::Impl {
           if (is_gru) std::fill_n(d_bias_rec + q * H + units.begin, units.size(), 0.0f);
         }
       } else if (projected) {
-        step_part((phase - 1) / 3, (phase - 1) % 3, chunk);
+        step_part(mine, (phase - 1) / 3, (phase - 1) % 3, chunk);
       } else {
-        if (phase >= 2) step_part(phase - 2, 2, chunk);
-        if (phase <= T) step_part(phase - 1, 1, chunk);
+        if (phase >= 2) step_part(mine, phase - 2, 2, chunk);
+        if (phase <= T) step_part(mine, phase - 1, 1, chunk);
       }
     });
     accumulate(p, trace, x, I, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx, dx_beta);
