@@ -173,7 +173,7 @@ struct Recurrent::Impl {
   } work;
 
   // What each team member keeps for itself, for the chunk it is working on.
-  struct MemberWork {
+  struct alignas(64) MemberWork {  // a line of its own: members write theirs at every step
     Buffer recurrent;  // (B, G·w_pad) forward: the chunk's columns of h_{t−1} W_hhᵀ
     Buffer cell;       // (B, n) LSTM: c_t of the chunk's units (forward, with variable lengths)
     // backward (accumulate), LSTM and RNN: rows of [H_prev | X] and the product dAᵀ [H_prev | X],
