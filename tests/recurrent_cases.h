@@ -1,7 +1,8 @@
 // Recurrent layer configurations that the bit-identity tests (test_threads.cpp, test_freeze.cpp)
 // run through: every cell, uneven chunks of hidden units, stacked bidirectional layers with
-// dropout, batch 1 with many chunks, narrow inputs over many rows, a projection, and a GRU
-// without bias returning only its last step; and the helpers they share.
+// dropout, batch 1 with many chunks, narrow inputs over many rows, gate rows that do not split
+// evenly, more rows than one block of the weight gradients, a projection, and a GRU without
+// bias returning only its last step; and the helpers they share.
 #pragma once
 
 #include <cstring>
@@ -51,6 +52,9 @@ inline std::vector<RecurrentCase> recurrent_cases() {
     // G·33 gate rows: the members' shares of the weight gradients' rows end in a few rows
     // (RNN: 32 + 1 on 2 threads; GRU: 3 · 32 + 3 on 5)
     all.push_back({"odd_gate_rows", cfg(cell, 5, 33), 3, 6, false});
+    // T·B = 1120 rows: the weight gradients' copies of [H_prev | X] come in blocks of rows that
+    // depend on the thread count (2560 on 1–2 threads, 1536 on 3, 1024 on 5)
+    all.push_back({"rows_in_blocks", cfg(cell, 3, 64), 16, 70, false});
   }
   RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
   projected.proj_size = 37;

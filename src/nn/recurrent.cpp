@@ -797,14 +797,18 @@ struct Recurrent::Impl {
   // units: the members split dAᵀ, whose packing is strided and costs the most, and each reads
   // all of [H_prev | X], which is copied straight),
   //   [dW_hh | dW_ih] += dAᵀ [H_prev | X],
-  // in blocks of kStackedRows rows of [H_prev | X] (copied side by side), so that the copy
-  // stays small. kStackedRows is a multiple of every kernel path's depth block (KC: 512, 256),
-  // so each sum runs over the same blocks in the same order as one product over all the rows:
-  // the gradients are bit for bit those of the two separate products (from zero). The
-  // product goes to a scratch of the member's rows of the weights and is then added to both
-  // gradients, which pays only where there are more rows (T·B) than columns (H_out + I): the
-  // caller decides.
-  static constexpr int64_t kStackedRows = 2560;  // 5 · 512 = 10 · 256
+  // in blocks of rows of [H_prev | X] (copied side by side), so that the copies stay small:
+  // 2560 rows a member on 1 or 2 threads, fewer on more (at least 512), so that all members'
+  // copies together hold at most 5120 rows. A block is a multiple of every kernel path's depth
+  // block (KC: 512, 256), so each sum runs over the same blocks in the same order as one
+  // product over all the rows: the gradients are bit for bit those of the two separate
+  // products (from zero), whatever the block. The product goes to a scratch of the member's
+  // rows of the weights and is then added to both gradients, which pays only where there are
+  // more rows (T·B) than columns (H_out + I): the caller decides.
+  static int64_t stacked_rows(int team_size) {
+    constexpr int64_t depth = 512, most = 2560, all_members = 5120;
+    return std::clamp(all_members / team_size / depth * depth, depth, most);
+  }
   void accumulate_weight_gradients_together(const DirectionParams& p, const DirectionTrace& trace,
                                             const float* x, int64_t I, const Team& team,
                                             const float* d_gates, Team::Range gate_rows) {
@@ -813,10 +817,11 @@ struct Recurrent::Impl {
     const int64_t width = H_out + I, m = gate_rows.size();
     if (m <= 0) return;
     MemberWork& mine = member_work[team.index()];
-    float* stacked = mine.stacked_inputs.get(std::min(rows, kStackedRows) * width);  // [H_prev | X]
+    const int64_t block_rows = stacked_rows(team.size());
+    float* stacked = mine.stacked_inputs.get(std::min(rows, block_rows) * width);  // [H_prev | X]
     float* product = mine.stacked_product.get(m * width);  // (m, width) dAᵀ [H_prev | X]
-    for (int64_t r0 = 0; r0 < rows; r0 += kStackedRows) {
-      const int64_t block = std::min(kStackedRows, rows - r0);
+    for (int64_t r0 = 0; r0 < rows; r0 += block_rows) {
+      const int64_t block = std::min(block_rows, rows - r0);
       for (int64_t r = 0; r < block; ++r) {
         copy_floats(stacked + r * width, trace.h_prev.data() + (r0 + r) * H_out, H_out);
         copy_floats(stacked + r * width + H_out, x + (r0 + r) * I, I);
