@@ -737,8 +737,8 @@ struct Recurrent::Impl {
     });
   }
   void accumulate_share(const DirectionParams& p, const DirectionTrace& trace, const float* x,
-                          int64_t I, const Team& team, const float* d_gates, const float* d_rec,
-                          const float* d_h_proj, float* dx, float dx_beta) {
+                        int64_t I, const Team& team, const float* d_gates, const float* d_rec,
+                        const float* d_h_proj, float* dx, float dx_beta) {
     const int64_t rows = steps * batch, H = cfg.hidden_size, GH = cfg.gate_count() * H,
                   H_out = cfg.output_size(), P = cfg.proj_size;
     const int64_t panel = kernels::packed_b_panel_width();
@@ -806,8 +806,9 @@ struct Recurrent::Impl {
   // rows of the weights and is then added to both gradients, which pays only where there are
   // more rows (T·B) than columns (H_out + I): the caller decides.
   static int64_t stacked_rows(int team_size) {
-    constexpr int64_t depth = 512, most = 2560, all_members = 5120;
-    return std::clamp(all_members / team_size / depth * depth, depth, most);
+    constexpr int64_t granule = 512;  // a multiple of every path's depth block
+    constexpr int64_t most = 2560, all_members = 5120;
+    return std::clamp(all_members / team_size / granule * granule, granule, most);
   }
   void accumulate_weight_gradients_together(const DirectionParams& p, const DirectionTrace& trace,
                                             const float* x, int64_t I, const Team& team,
