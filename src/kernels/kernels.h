@@ -64,11 +64,12 @@ int64_t packed_b_size(int64_t k, int64_t n, Isa isa = active_isa());
 // pack_b zero-fills the columns it pads.
 int64_t packed_b_panel_width(Isa isa = active_isa());
 // The rows of op(A) that `isa`'s sgemm packs and multiplies as one block. With trans_a = yes
-// (op(A) = Aᵀ, always packed), a product over rows [i0, i1) of op(A), with i0 a multiple of
-// it, cuts them into the same blocks and register tiles as the product over all rows does: its
-// rows of C are bit for bit the same. Not so for other cuts (a tile of very few rows sums in
-// another order, to hide the FMA latency), nor with trans_a = no where one of the two products
-// has at most 3 tiles' rows (A is then read in place, in longer depth blocks).
+// and trans_b = no (op(A) = Aᵀ, always packed; the weight gradients), a product over rows
+// [i0, i1) of op(A), with i0 a multiple of it, cuts them into the same blocks and register
+// tiles as the product over all rows does: its rows of C are bit for bit the same. Not so for
+// other cuts (a tile of very few rows sums in another order, to hide the FMA latency), nor
+// where a product of few rows takes another way: A read in place in longer depth blocks
+// (trans_a = no), or dot products (trans_b = yes).
 int64_t gemm_row_block(Isa isa = active_isa());
 // Packs op(B) (k × n), with op and ldb as in sgemm, into `out` (packed_b_size(k, n, isa) floats).
 PackedB pack_b(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out,
