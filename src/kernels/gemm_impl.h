@@ -226,8 +226,8 @@ struct Gemm {
   // holding rows = height(q) rows from first_row(q), is kc × rows (element (p, r) at p·rows + r)
   // at out + first_row(q)·kc. The panels are written in order, each spilling into the next, so
   // out needs mc·kc + kAPanelsRoom floats.
-  static void pack_a(Trans trans_a, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
-                     int64_t kc, float* out) {
+  static void pack_a_panels(Trans trans_a, const float* a, int64_t lda, int64_t i0, int64_t mc,
+                            int64_t p0, int64_t kc, float* out) {
     const RowPanels panels(mc);
     for (int64_t q = 0; q < panels.count; ++q) {
       const int64_t first = panels.first_row(q), rows = panels.height(q);
@@ -366,7 +366,7 @@ struct Gemm {
         return {out, shape.spread_row, true};
       case ALayout::panels: break;
     }
-    pack_a(trans_a, a, lda, ic, mc, pc, kc, out);
+    pack_a_panels(trans_a, a, lda, ic, mc, pc, kc, out);
     return {out, kc, false};
   }
 

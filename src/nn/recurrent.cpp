@@ -198,6 +198,11 @@ struct Recurrent::Impl {
     }
   };
   std::vector<MemberWork> member_work;  // [team member]
+  // At the start of a direction's pass: one MemberWork a thread, none holding a prepared A.
+  void start_members() {
+    member_work.resize(static_cast<std::size_t>(num_threads()));
+    for (MemberWork& member : member_work) member.prepared_step = -1;
+  }
 
   // What freeze_weights() keeps: every parameter as it was then, and of each direction W_hh
   // packed per chunk for the per-step product (as phase 0 of forward_direction packs it) and
@@ -389,8 +394,7 @@ struct Recurrent::Impl {
     float* h_new = work.h_new.get(B * H_out);
     float* cell_out = work.cell_out.get(B * H);
     copy_floats(h_states, h, B * H_out);
-    member_work.resize(static_cast<std::size_t>(num_threads()));
-    for (MemberWork& member : member_work) member.prepared_step = -1;
+    start_members();
 
     // W_hhᵀ packed per chunk (pack_recurrent_chunk) in phase 0, or once by freeze_weights().
     const kernels::Isa isa = frozen ? frozen->isa : kernels::active_isa();
@@ -572,8 +576,7 @@ struct Recurrent::Impl {
     float* d_h_total = work.d_h_total.get(B * H_out);    // ∂L/∂h_t
     float* d_h_prev = work.d_h_prev.get(B * H_out);      // dh_{t−1} through W_hh
     float* d_cell_out = work.d_cell_out.get(B * H);      // ∂L/∂(o ⊙ tanh c_t)
-    member_work.resize(static_cast<std::size_t>(num_threads()));
-    for (MemberWork& member : member_work) member.prepared_step = -1;
+    start_members();
 
     // W_hh's columns of each chunk's outputs (GH × width), packed once for dh_{t−1} = dA W_hh.
     const kernels::Isa isa = kernels::active_isa();
