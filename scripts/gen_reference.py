@@ -416,6 +416,11 @@ def main():
     rc("lstm_long", "lstm", 2, 6, batch=2, steps=40)
     rc("lstm_long_lengths_bi", "lstm", 3, 5, bidirectional=True, batch=3, steps=40,
        lengths=[40, 17, 1])
+    # 17 samples, 260 steps: the time loop in row blocks of 8 and 9 samples, whose gradients are
+    # gathered 256 or 227 steps at a time (Recurrent's batch_blocks, block_gradients)
+    rc("lstm_row_blocks", "lstm", 2, 4, bidirectional=True, batch=17, steps=260,
+       lengths=[260, 3, 200, 260, 1, 259, 260, 17, 260, 130, 260, 260, 2, 258, 260, 64, 257],
+       with_h0=True)
     # GRU
     rc("gru_1layer", "gru", 3, 5)
     rc("gru_bi_2layer", "gru", 3, 4, num_layers=2, bidirectional=True, batch=3)
@@ -425,6 +430,7 @@ def main():
     rc("gru_h0", "gru", 4, 7, num_layers=2, with_h0=True)
     rc("gru_nobias", "gru", 3, 5, bias=False)
     rc("gru_hidden13_long", "gru", 5, 13, batch=2, steps=40)
+    rc("gru_row_blocks", "gru", 3, 5, batch=16, steps=260, with_h0=True)
     # RNN
     rc("rnn_tanh_1layer", "rnn_tanh", 3, 5)
     rc("rnn_tanh_bi_2layer", "rnn_tanh", 3, 6, num_layers=2, bidirectional=True, batch=3)

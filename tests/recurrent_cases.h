@@ -52,9 +52,14 @@ inline std::vector<RecurrentCase> recurrent_cases() {
     // G·33 gate rows: the members' shares of the weight gradients' rows end in a few rows
     // (RNN: 32 + 1 on 2 threads; GRU: 3 · 32 + 3 on 5)
     all.push_back({"odd_gate_rows", cfg(cell, 5, 33), 3, 6, false});
-    // T·B = 1120 rows: the weight gradients' copies of [H_prev | X] come in blocks of rows that
+    // T·B = 1125 rows: the weight gradients' copies of [H_prev | X] come in blocks of rows that
     // depend on the thread count (2560 on 1–2 threads, 1536 on 3, 1024 on 5)
-    all.push_back({"rows_in_blocks", cfg(cell, 3, 64), 16, 70, false});
+    all.push_back({"rows_in_blocks", cfg(cell, 3, 64), 15, 75, false});
+    // a small layer with 19 samples: its time loop runs in row blocks of 9 and 10 samples
+    // (Recurrent's batch_blocks), both directions, with lengths
+    c = cfg(cell, 5, 40);
+    c.bidirectional = true;
+    all.push_back({"row_blocks", c, 19, 6, true});
   }
   RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
   projected.proj_size = 37;

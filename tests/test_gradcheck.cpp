@@ -147,7 +147,7 @@ void check_recurrent_gradients(const RecurrentCase& c, uint64_t seed) {
 
 // The variants every cell is checked in: one layer; initial states; bidirectional with lengths;
 // two layers; only the last step out (with lengths and both directions); no bias; dropout 0.5
-// between two layers.
+// between two layers; a batch large enough for row blocks.
 std::vector<RecurrentCase> variants(CellType cell) {
   const RecurrentConfig base{.cell = cell, .input_size = 3, .hidden_size = 4};
   std::vector<RecurrentCase> cases;
@@ -172,6 +172,10 @@ std::vector<RecurrentCase> variants(CellType cell) {
   config.num_layers = 2;
   config.dropout = 0.5f;
   cases.push_back({.config = config, .batch = 3});
+  // 17 samples: a time loop in row blocks of 8 and 9 samples, with lengths, both directions
+  config = base;
+  config.bidirectional = true;
+  cases.push_back({.config = config, .batch = 17, .steps = 3, .with_h0 = true, .with_lengths = true});
   return cases;
 }
 

@@ -138,6 +138,20 @@ TEST(ReferenceParity, GRU) { check_random_configurations(CellType::gru, 2000); }
 TEST(ReferenceParity, RNNTanh) { check_random_configurations(CellType::rnn_tanh, 3000); }
 TEST(ReferenceParity, RNNRelu) { check_random_configurations(CellType::rnn_relu, 4000); }
 
+// Batches of 16 to 24 samples, where the smaller layers run their time loop in row blocks of 8
+// or more samples (Recurrent's batch_blocks), inference and training.
+TEST(ReferenceParity, RowBlocks) {
+  const CellType cells[] = {CellType::lstm, CellType::gru, CellType::rnn_tanh, CellType::rnn_relu};
+  for (uint64_t seed = 5000; seed < 5040; ++seed) {
+    Case c = random_case(cells[seed % 4], seed);
+    c.batch = 16 + static_cast<int64_t>(seed % 9);
+    Prepared p(c);
+    const RecurrentOutput expected = p.run_reference();
+    expect_close(p.run_float({}), expected, c.config, c.describe());
+    expect_close(p.run_float({.training = true}), expected, c.config, c.describe() + " training");
+  }
+}
+
 // The float layer's parameters are PyTorch's, by name and shape, in state_dict order.
 TEST(ReferenceParity, ParameterNamesAndShapes) {
   for (uint64_t seed = 5000; seed < 5040; ++seed) {

@@ -9,6 +9,8 @@
 //      nonlinearities and the state update (training keeps the activated gates in place of Gx);
 //   3. backward runs the time loop in reverse for the pointwise gradients and dh_{t−1} = dG_t W_hh,
 //      then three GEMMs over all T·B rows give dW_hh, dW_ih and dX.
+// A small layer with a large enough batch runs its time loops in row blocks of samples, a
+// thread per block (batch_blocks), with Gx and the GEMMs after the loop computed block by block.
 // Work buffers and traces live in the layer from call to call (Buffer), so a warm call does not
 // allocate or fault pages in. Internally everything is time-major (T, B, ·), so the rows of one
 // step are contiguous; the API is batch-first.
@@ -169,7 +171,9 @@ struct Recurrent::Impl {
     Buffer h_new, cell_out, d_h_total, d_h_prev, d_cell_out;
     Buffer w_hh;  // W_hh packed per chunk for the per-step GEMM (forward/backward_direction)
     BufferOf<uint16_t> w_hh_bf16;  // W_hh packed per chunk in bfloat16 (ForwardContext::bf16_weights)
-    Buffer bias;  // (G·H) the bias added to Gx (input_projection)
+    Buffer bias;  // (G·H) the bias added to Gx (projection_bias)
+    Buffer w_ih;  // W_ihᵀ packed for Gx in row blocks (forward_direction)
+    Buffer block_gradients;  // (blocks, G·H, H_out + I) row blocks' [dW_hh | dW_ih] (backward)
   } work;
 
   // What each team member keeps for itself, for the chunk it is working on.
@@ -177,9 +181,13 @@ struct Recurrent::Impl {
     Buffer recurrent;  // (B, G·w_pad) forward: the chunk's columns of h_{t−1} W_hhᵀ
     Buffer cell;       // (B, n) LSTM: c_t of the chunk's units (forward, with variable lengths)
     // backward (accumulate), LSTM and RNN: rows of [H_prev | X] and the product dAᵀ [H_prev | X],
-    // in the member's rows of the weights
+    // in the member's rows of the weights; in row blocks (block_gradients), every cell: the
+    // block's rows of [H_prev | X] gathered
     Buffer stacked_inputs, stacked_product;
-    Buffer dx_transposed;  // backward (accumulate), narrow inputs: (I, the member's rows) dXᵀ
+    // backward (accumulate), narrow inputs: (I, the member's rows) dXᵀ; in row blocks
+    // (block_gradients): dX of the block's rows gathered
+    Buffer dx_transposed;
+    Buffer gathered_d_gates, gathered_d_recurrent;  // (rows, G·H) a row block's dA_in, dA_rec
     // The A of the per-step product, h_{t−1} (forward) or dA_t (backward), prepared for the
     // GEMM (kernels::pack_a) by the member's first chunk of step `prepared_step` and used by
     // all its chunks of that step: packed_a holds the copy where the GEMM makes one.
@@ -282,19 +290,26 @@ struct Recurrent::Impl {
                       packed + chunk * R * H_out + q * w_pad * H_out, isa);
   }
 
-  // The threads a direction runs on: one when a time step is too small to share, that is when
-  // its recurrent product h_{t−1} W_hhᵀ is under a few µs of one core (a phase handed from core
-  // to core costs a microsecond or more, far more when another process holds a core) and W_hh
-  // fits in half of one core's 1 MiB L2 (so that a second core's cache gains nothing);
-  // otherwise all. A few µs is 0.4 MFLOP on cores that run AVX-512 at half rate or AVX2 (Zen 4
-  // at its 100 GFLOP/s: below it ts-h64-b32-t50 ran 1.3–1.5× slower on one core than on two)
-  // and 1.2 MFLOP where two 512-bit FMAs complete a cycle (Zen 5; 7 alternations of this bound
-  // and 0.4 MFLOP: at 1.05 MFLOP a step, ts-h64-b32-t50 LSTM 1.28× / 1.26× faster on one thread
-  // (inference / training), GRU (0.79 MFLOP) 1.19× / 1.59×, I = 32, H = 128, B = 8 0.98× /
-  // 1.10×; at 0.5 MFLOP (H = 64, B = 16) 1.37× / 1.55×; and two threads lose 2–4× whenever the
-  // host holds up one of them). Which thread computes a chunk never changes a result, so
-  // neither does this.
+  // The threads a direction runs on: one where its time steps are too small to share
+  // (small_steps) and its batch too small for row blocks (batch_blocks); otherwise all. Which
+  // thread computes a chunk or a block never changes a result, so neither does this.
   int threads_for(int64_t batch_size) const {
+    return small_steps(batch_size) && batch_blocks(batch_size) == 1 &&
+                   threads::small_work_on_one_thread()
+               ? 1
+               : num_threads();
+  }
+  // Whether a time step is too small to share between threads: its recurrent product
+  // h_{t−1} W_hhᵀ is under a few µs of one core (a phase handed from core to core costs a
+  // microsecond or more, far more when another process holds a core) and W_hh fits in half of
+  // one core's 1 MiB L2 (so that a second core's cache gains nothing). A few µs is 0.4 MFLOP on
+  // cores that run AVX-512 at half rate or AVX2 (Zen 4 at its 100 GFLOP/s: below it
+  // ts-h64-b32-t50 ran 1.3–1.5× slower on one core than on two) and 1.2 MFLOP where two 512-bit
+  // FMAs complete a cycle (Zen 5; 7 alternations of this bound and 0.4 MFLOP: at 1.05 MFLOP a
+  // step, ts-h64-b32-t50 LSTM 1.28× / 1.26× faster on one thread (inference / training), GRU
+  // (0.79 MFLOP) 1.19× / 1.59×, I = 32, H = 128, B = 8 0.98× / 1.10×; at 0.5 MFLOP (H = 64,
+  // B = 16) 1.37× / 1.55×; and two threads lose 2–4× whenever the host holds up one of them).
+  bool small_steps(int64_t batch_size) const {
     const int64_t G = cfg.gate_count(), H = cfg.hidden_size, H_out = cfg.output_size();
     const int64_t step_flop = 2 * batch_size * G * H * H_out;
     const int64_t w_hh_bytes = G * H * H_out * static_cast<int64_t>(sizeof(float));
@@ -302,10 +317,62 @@ struct Recurrent::Impl {
                            kernels::cpu_facts().full_rate_avx512;
     const int64_t small_step_flop = full_rate ? 1'200'000 : 400'000;
     constexpr int64_t small_weights_bytes = 512 << 10;
-    const bool small = step_flop < small_step_flop && w_hh_bytes <= small_weights_bytes;
-    return small && threads::small_work_on_one_thread() ? 1 : num_threads();
+    return step_flop < small_step_flop && w_hh_bytes <= small_weights_bytes;
   }
   int team_threads() const { return threads_for(batch); }  // for this call's batch
+
+  // The samples of a batch never meet in the time loop: each runs its own recurrence, and
+  // only the weights are shared. So a layer whose steps are too small to share between threads
+  // (small_steps: W_hh fits in half of a core's L2) but whose batch has at least 2 × 8 samples
+  // runs its time loop in row blocks of at least 8 samples (at most 8 blocks), each thread
+  // taking whole blocks, every phase of every chunk of a block one after the other with no
+  // hand-over between threads at all (each core reads its own copy of W_hh from its own L2).
+  // Otherwise there is one block of all samples, and the threads share each step's chunks of
+  // hidden units. The blocks depend on the batch only, never on the number of threads, and
+  // what is summed over them (the weight and bias gradients) is added up in their order.
+  // Blocks of 8 against 16 (ts-h64-b32-t50, 2 threads, 7 alternations): LSTM 1.18× / 1.10×
+  // faster (inference / training), GRU 1.13× / 1.15×; against 4: 1.01× / 1.05×, 1.15× / 1.07×.
+  // With projections (whose extra phase per step needs every unit) there are no row blocks.
+  int64_t batch_blocks(int64_t batch_size) const {
+    constexpr int64_t least_rows = 8, most = 8;
+    const bool eligible = small_steps(batch_size) && cfg.proj_size == 0;
+    return eligible ? std::clamp<int64_t>(batch_size / least_rows, 1, most) : 1;
+  }
+  struct RowBlock {
+    int64_t index;
+    Team::Range rows;  // the samples [rows.begin, rows.end) of the batch
+  };
+  // Runs step(team, phase, chunk, block) for every chunk < chunk_count() of every phase <
+  // phases of a direction's time loop, phase 0 (the packing of W_hh) for all samples, then the
+  // rest in the row blocks of batch_blocks: one block of all samples, its phases' chunks shared
+  // by the team (threads::run_phases); or several, each member running whole blocks alone and
+  // calling block_done(team, block) after each.
+  template <class Step, class BlockDone>
+  void run_time_loop(int64_t phases, Step&& step, BlockDone&& block_done) {
+    const int64_t C = chunk_count(), blocks = batch_blocks(batch);
+    const RowBlock all{0, {0, batch}};
+    if (blocks == 1) {
+      threads::run_phases(team_threads(), phases, C, chunk_order(),
+                          [&](const Team& team, int64_t phase, int64_t chunk) {
+                            step(team, phase, chunk, all);
+                          });
+      return;
+    }
+    threads::run_phases(team_threads(), 1, C, chunk_order(),
+                        [&](const Team& team, int64_t phase, int64_t chunk) {
+                          step(team, phase, chunk, all);
+                        });
+    threads::run(team_threads(), [&](const Team& team) {
+      const Team::Range mine = threads::split(blocks, team.size(), team.index(), 1);
+      for (int64_t k = mine.begin; k < mine.end; ++k) {
+        const RowBlock block{k, threads::split_nearest(batch, blocks, k, 1)};
+        member_work[team.index()].prepared_step = -1;  // a step's A holds the block's rows
+        for (int64_t phase = 1; phase < phases; ++phase)
+          for (int64_t chunk = 0; chunk < C; ++chunk) step(team, phase, chunk, block);
+        block_done(team, block);
+      }
+    });
+  }
 
   // The order in which a member runs its own chunks of the time loop's phases: alternating (its
   // block backward every other step, so that a step starts on the weights the step before left
@@ -321,39 +388,54 @@ struct Recurrent::Impl {
                                                                   : threads::ChunkOrder::same;
   }
 
-  // Gx (T·B, G·H) = X W_ihᵀ + b_ih, plus b_hh where it adds straight to the gates (not GRU,
-  // whose b_hn sits inside r ⊙ (W_hn h + b_hn)), for x (T·B, I): one GEMM per team member, each
-  // for its range of columns, that adds the bias to every row as it stores them
-  // (kernels::sgemm_bias). A GEMM computes each element the same way however its columns are
-  // split, so this split may follow the team size without changing any result.
-  // Frozen, W_ih comes packed (w_ih_packed, for `isa`), where that gives the same bits.
-  void input_projection(const DirectionParams& p, const float* x, int64_t I, float* gx,
-                        const float* w_ih_packed, kernels::Isa isa) {
-    const int64_t rows = steps * batch, GH = cfg.gate_count() * cfg.hidden_size;
-    const bool packed = w_ih_packed && kernels::sgemm_same_as_packed(Trans::yes, rows, isa);
+  // The bias of Gx: b_ih, plus b_hh where it adds straight to the gates (not GRU, whose b_hn
+  // sits inside r ⊙ (W_hn h + b_hn)); null without biases.
+  const float* projection_bias(const DirectionParams& p) {
+    if (!cfg.bias) return nullptr;
+    const int64_t GH = cfg.gate_count() * cfg.hidden_size;
     const bool add_b_hh = cfg.cell != CellType::gru;
     float* bias = work.bias.get(GH);  // (G·H) b_ih (+ b_hh)
-    if (cfg.bias)
-      for (int64_t j = 0; j < GH; ++j)
-        bias[j] = add_b_hh ? value(p.b_ih)[j] + value(p.b_hh)[j] : value(p.b_ih)[j];
+    for (int64_t j = 0; j < GH; ++j)
+      bias[j] = add_b_hh ? value(p.b_ih)[j] + value(p.b_hh)[j] : value(p.b_ih)[j];
+    return bias;
+  }
+
+  // Gx (T·B, G·H) = X W_ihᵀ + bias for x (T·B, I): one GEMM per team member, each for its
+  // range of columns (project). A GEMM computes each element the same way however its columns
+  // are split, so this split may follow the team size without changing any result.
+  // Frozen, W_ih comes packed (w_ih_packed, for `isa`), used where that gives the same bits.
+  void input_projection(const DirectionParams& p, const float* x, int64_t I, const float* bias,
+                        float* gx, const float* w_ih_packed, kernels::Isa isa) {
+    const int64_t rows = steps * batch, GH = cfg.gate_count() * cfg.hidden_size;
+    const bool packed = w_ih_packed && kernels::sgemm_same_as_packed(Trans::yes, rows, isa);
     threads::run(team_threads(), [&](const Team& team) {
       const Team::Range columns =
           threads::split(GH, team.size(), team.index(), kernels::packed_b_panel_width(isa));
-      const int64_t j0 = columns.begin, width = columns.size();
-      if (width <= 0) return;
-      if (packed) {
-        const kernels::PackedB w_ih_t{w_ih_packed + j0 * I, I, width, isa};  // its columns
-        if (cfg.bias)
-          kernels::sgemm_packed_bias(Trans::no, rows, x, I, w_ih_t, bias + j0, gx + j0, GH);
-        else
-          kernels::sgemm_packed(Trans::no, rows, x, I, w_ih_t, 0.0f, gx + j0, GH);
-      } else if (cfg.bias)
-        kernels::sgemm_bias(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I,
-                            I, bias + j0, gx + j0, GH);
-      else
-        sgemm(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I, I, 0.0f,
-              gx + j0, GH);
+      project(p, x, rows, I, bias, packed ? w_ih_packed : nullptr, columns, gx, isa);
     });
+  }
+  // gx (rows, G·H) = x (rows, I) W_ihᵀ + bias, in columns `columns`, with W_ih packed
+  // (w_ih_packed, for `isa`) or read as it lies (null); the bias added to every row as the
+  // product stores it (kernels::sgemm_bias).
+  void project(const DirectionParams& p, const float* x, int64_t rows, int64_t I,
+               const float* bias, const float* w_ih_packed, Team::Range columns, float* gx,
+               kernels::Isa isa) const {
+    const int64_t GH = cfg.gate_count() * cfg.hidden_size;
+    const int64_t j0 = columns.begin, width = columns.size();
+    if (width <= 0) return;
+    if (w_ih_packed) {
+      const kernels::PackedB w_ih_t{w_ih_packed + j0 * I, I, width, isa};  // its columns
+      if (bias)
+        kernels::sgemm_packed_bias(Trans::no, rows, x, I, w_ih_t, bias + j0, gx + j0, GH);
+      else
+        kernels::sgemm_packed(Trans::no, rows, x, I, w_ih_t, 0.0f, gx + j0, GH);
+    } else if (bias) {
+      kernels::sgemm_bias(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I, I,
+                          bias + j0, gx + j0, GH);
+    } else {
+      sgemm(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I, I, 0.0f,
+            gx + j0, GH);
+    }
   }
 
   // One direction of one layer over the whole sequence.
@@ -410,12 +492,23 @@ struct Recurrent::Impl {
                             : frozen ? frozen->w_hh_bf16[state].get(C * bf16_size)
                                      : work.w_hh_bf16.get(C * bf16_size);
 
-    input_projection(p, x, I, gates, frozen ? frozen->w_ih[state].data() : nullptr, isa);
+    // Gx before the loop; in row blocks (batch_blocks), by the thread that runs each block, a
+    // step at a time as the loop reaches it, so that no core reads what another wrote (its
+    // cache lines then cross between the cores), with W_ih packed once (frozen: as it was).
+    const bool in_blocks = batch_blocks(B) > 1;
+    const float* bias = projection_bias(p);
+    const float* w_ih_packed = frozen ? frozen->w_ih[state].data() : nullptr;
+    if (in_blocks && !frozen) {
+      float* out = work.w_ih.get(kernels::packed_b_size(I, GH, isa));
+      w_ih_packed = kernels::pack_b(Trans::yes, I, GH, value(p.w_ih), I, out, isa).data;
+    }
+    if (!in_blocks) input_projection(p, x, I, bias, gates, w_ih_packed, isa);
     const int64_t parts = projected ? 2 : 1;  // phases per step
-    threads::run_phases(team_threads(), 1 + T * parts, C, chunk_order(),
-                        [&](const Team& team, int64_t phase, int64_t chunk) {
+    run_time_loop(1 + T * parts, [&](const Team& team, int64_t phase, int64_t chunk,
+                                     const RowBlock& block) {
       const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
       const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
+      const int64_t b0 = block.rows.begin, rows = block.rows.size();  // the samples [b0, b0 + rows)
       const kernels::PackedB w_hh_t{bf16 ? nullptr : packed + chunk * R * H_out, H_out, R, isa};
       const kernels::PackedBf16 w_hh_bf16{bf16 ? packed_bf16 + chunk * bf16_size : nullptr,
                                           H_out, R};
@@ -435,7 +528,7 @@ struct Recurrent::Impl {
       }
       const int64_t s = (phase - 1) / parts;
       const int64_t t = reverse ? T - 1 - s : s;
-      // (B, H_out) h_{t−1}, row b at h_prev + b·h_prev_row
+      // (B, H_out) h_{t−1}, row b at h_prev + b·h_prev_row (all rows: b is a sample's index)
       const bool from_y = straight && s > 0;
       const float* h_prev =
           from_y ? y_of(reverse ? t + 1 : t - 1) : h_states + (s % 2) * B * H_out;
@@ -448,7 +541,7 @@ struct Recurrent::Impl {
       // The trace of h_{t−1}, and unless straight h_t of the outputs [o0, o0 + n_out) from
       // h_new; a sample past its length keeps its state and outputs zeros.
       const auto update_h = [&] {
-        for (int64_t b = 0; b < B; ++b) {
+        for (int64_t b = b0; b < block.rows.end; ++b) {
           const float* h_prev_b = h_prev + b * h_prev_row + o0;
           if (trace) copy_floats(trace->h_prev.data() + (t * B + b) * H_out + o0, h_prev_b, n_out);
           if (straight) continue;
@@ -465,24 +558,31 @@ struct Recurrent::Impl {
       };
       if ((phase - 1) % parts == 1) {
         // h_t (B, P) = (o ⊙ tanh(c_t)) W_hrᵀ, from every unit's o ⊙ tanh(c_t)
-        sgemm(Trans::no, Trans::yes, B, n_out, H, cell_out, H, value(p.w_hr) + o0 * H, H, 0.0f,
-              h_new + o0, H_out);
+        sgemm(Trans::no, Trans::yes, rows, n_out, H, cell_out + b0 * H, H, value(p.w_hr) + o0 * H,
+              H, 0.0f, h_new + b0 * H_out + o0, H_out);
         update_h();
         return;
       }
 
       MemberWork& mine = member_work[team.index()];
-      float* rec = mine.recurrent.get(B * R);
-      float* g = gates + t * B * GH + u0;  // (B, G·H) this step's gates, from the chunk's units
-      // This step's rows of Gx were written before the loop and have left the caches; asked
-      // for now, they arrive while the product runs.
-      prefetch_gates(g, B, GH, G, H, n);
-      // rec (B, G·w_pad) = h_{t−1} W_hhᵀ, this chunk's units
+      float* rec = mine.recurrent.get(rows * R);
+      // (rows, G·H) this step's gates of the block's samples, from the chunk's units
+      float* g = gates + (t * B + b0) * GH + u0;
+      if (!in_blocks) {
+        // This step's rows of Gx were written before the loop and have left the caches; asked
+        // for now, they arrive while the product runs.
+        prefetch_gates(g, rows, GH, G, H, n);
+      } else if (chunk == 0) {  // the block's rows of Gx, all columns, for its chunks in turn
+        project(p, x + (t * B + b0) * I, rows, I, bias, w_ih_packed, {0, GH},
+                gates + (t * B + b0) * GH, isa);
+      }
+      // rec (rows, G·w_pad) = h_{t−1} W_hhᵀ, this chunk's units
+      const float* h_prev_rows = h_prev + b0 * h_prev_row;
       if (bf16)
-        kernels::gemm_bf16(B, h_prev, h_prev_row, w_hh_bf16, rec, R);
+        kernels::gemm_bf16(rows, h_prev_rows, h_prev_row, w_hh_bf16, rec, R);
       else
-        kernels::sgemm_packed_ab(mine.prepare_a(s, B, H_out, h_prev, h_prev_row, isa), w_hh_t,
-                                 0.0f, rec, R);
+        kernels::sgemm_packed_ab(mine.prepare_a(s, rows, H_out, h_prev_rows, h_prev_row, isa),
+                                 w_hh_t, 0.0f, rec, R);
       const kernels::InGates gx{g, GH, H}, rec_gates{rec, R, w_pad};
       // Inference needs only the states; training keeps the activated gates (in place of Gx).
       const kernels::OutGates act{trace ? g : nullptr, GH, H};
@@ -493,51 +593,53 @@ struct Recurrent::Impl {
         // c_first keeps the cell entering the first step); a finished sample's row there gets
         // the cell it keeps. Inference updates c in place, or, where some samples have
         // finished, through a side buffer, from which only the running samples' rows return.
-        float* c_chunk = c + u0;  // (B, H) c_{t−1}, to become c_t (inference)
+        float* c_chunk = c + b0 * H + u0;  // (rows, H) c_{t−1}, to become c_t (inference)
         const int64_t t_before = reverse ? t + 1 : t - 1;
         const kernels::InRows c_prev =
-            !trace || s == 0 ? kernels::InRows{c_chunk, H}
-                             : kernels::InRows{trace->c_new.data() + t_before * B * H + u0, H};
-        if (trace && s == 0) copy_rows(trace->c_first.data() + u0, H, c_chunk, H, B, n);
+            !trace || s == 0
+                ? kernels::InRows{c_chunk, H}
+                : kernels::InRows{trace->c_new.data() + (t_before * B + b0) * H + u0, H};
+        if (trace && s == 0) copy_rows(trace->c_first.data() + b0 * H + u0, H, c_chunk, H, rows, n);
         const kernels::OutRows c_new =
-            trace ? kernels::OutRows{trace->c_new.data() + t * B * H + u0, H}
+            trace ? kernels::OutRows{trace->c_new.data() + (t * B + b0) * H + u0, H}
             : lengths.empty() ? kernels::OutRows{c_chunk, H}
-                              : kernels::OutRows{mine.cell.get(B * n), n};
-        const kernels::OutRows out = projected ? kernels::OutRows{cell_out + u0, H}
-                                               : kernels::OutRows{h_out + u0, h_out_row};
-        kernels::lstm_step({.rows = B, .n = n, .gx = gx, .rec = rec_gates, .c_prev = c_prev,
+                              : kernels::OutRows{mine.cell.get(rows * n), n};
+        const kernels::OutRows out =
+            projected ? kernels::OutRows{cell_out + b0 * H + u0, H}
+                      : kernels::OutRows{h_out + b0 * h_out_row + u0, h_out_row};
+        kernels::lstm_step({.rows = rows, .n = n, .gx = gx, .rec = rec_gates, .c_prev = c_prev,
                             .act = act, .c_new = c_new, .h = out});
         if (trace && projected)
-          copy_rows(trace->cell_out.data() + t * B * H + u0, H, out.data, H, B, n);
+          copy_rows(trace->cell_out.data() + (t * B + b0) * H + u0, H, out.data, H, rows, n);
         if (!lengths.empty())
-          for (int64_t b = 0; b < B; ++b) {
-            if (trace && !valid(b, t))
-              copy_floats(c_new.data + b * c_new.row, c_prev.data + b * c_prev.row, n);
-            else if (!trace && valid(b, t))
-              copy_floats(c_chunk + b * H, c_new.data + b * c_new.row, n);
+          for (int64_t r = 0; r < rows; ++r) {  // sample b0 + r
+            if (trace && !valid(b0 + r, t))
+              copy_floats(c_new.data + r * c_new.row, c_prev.data + r * c_prev.row, n);
+            else if (!trace && valid(b0 + r, t))
+              copy_floats(c_chunk + r * H, c_new.data + r * c_new.row, n);
           }
       } else if (is_gru) {
         // The fused step (kernels::gru_step): r, z, n and h_t; training keeps W_hn h + b_hn.
-        kernels::gru_step({.rows = B, .n = n, .gx = gx, .rec = rec_gates,
+        kernels::gru_step({.rows = rows, .n = n, .gx = gx, .rec = rec_gates,
                            .b_hh = cfg.bias ? value(p.b_hh) + u0 : nullptr, .b_gate = H,
-                           .h_prev = {h_prev + u0, h_prev_row}, .act = act,
-                           .hn = {trace ? trace->hn.data() + t * B * H + u0 : nullptr, H},
-                           .h = {h_out + u0, h_out_row}});
+                           .h_prev = {h_prev_rows + u0, h_prev_row}, .act = act,
+                           .hn = {trace ? trace->hn.data() + (t * B + b0) * H + u0 : nullptr, H},
+                           .h = {h_out + b0 * h_out_row + u0, h_out_row}});
       } else {
-        for (int64_t b = 0; b < B; ++b) {
-          float* gb = g + b * GH;
-          const float* rb = rec + b * R;
+        for (int64_t r = 0; r < rows; ++r) {  // sample b0 + r
+          float* gb = g + r * GH;
+          const float* rb = rec + r * R;
           // h_t = tanh or relu(Gx_t + h_{t−1} W_hhᵀ)
           for (int64_t j = 0; j < n; ++j) gb[j] += rb[j];
           if (cfg.cell == CellType::rnn_tanh)
             kernels::tanh(gb, gb, n);
           else
             for (int64_t j = 0; j < n; ++j) gb[j] = std::max(gb[j], 0.0f);
-          copy_floats(h_out + b * h_out_row + u0, gb, n);
+          copy_floats(h_out + (b0 + r) * h_out_row + u0, gb, n);
         }
       }
       if (!projected) update_h();
-    });
+    }, [](const Team&, const RowBlock&) {});
     if (frozen && bf16) frozen->has_w_hh_bf16[state] = true;
     // the final cell, training: c_t of the last step (a finished sample's: the one it kept)
     if (trace && is_lstm) copy_floats(c, trace->c_new.data() + (reverse ? 0 : T - 1) * B * H, B * H);
@@ -570,8 +672,11 @@ struct Recurrent::Impl {
 
     float* d_gates = work.d_gates.get(T * B * GH);
     float* d_recurrent = is_gru ? work.d_recurrent.get(T * B * GH) : nullptr;
-    float* d_bias_in = cfg.bias ? work.d_bias_in.get(GH) : nullptr;  // Σ dA_in
-    float* d_bias_rec = cfg.bias && is_gru ? work.d_bias_rec.get(GH) : nullptr;  // Σ dA_rec
+    // (blocks, G·H) Σ dA_in and Σ dA_rec over the samples of each row block (run_time_loop)
+    const int64_t blocks = batch_blocks(B);
+    float* d_bias_in = cfg.bias ? work.d_bias_in.get(blocks * GH) : nullptr;
+    float* d_bias_rec = cfg.bias && is_gru ? work.d_bias_rec.get(blocks * GH) : nullptr;
+    if (blocks > 1) work.block_gradients.get(blocks * GH * (H_out + I));
     float* d_h_proj = projected ? work.d_h_proj.get(T * B * P) : nullptr;
     float* d_h_total = work.d_h_total.get(B * H_out);    // ∂L/∂h_t
     float* d_h_prev = work.d_h_prev.get(B * H_out);      // dh_{t−1} through W_hh
@@ -584,10 +689,12 @@ struct Recurrent::Impl {
     float* packed = work.w_hh.get(C * packed_size);
 
     // Part 0: ∂L/∂h_t (outputs; with a projection only), 1: pointwise (units), 2: dh_{t−1}
-    // (outputs), of step s (in backward order) for one chunk.
-    const auto step_part = [&](MemberWork& mine, int64_t s, int64_t part, int64_t chunk) {
+    // (outputs), of step s (in backward order) for one chunk and the samples of one row block.
+    const auto step_part = [&](MemberWork& mine, int64_t s, int64_t part, int64_t chunk,
+                               const RowBlock& block) {
       const Team::Range units = chunk_of(H, chunk), outs = projected ? chunk_of(H_out, chunk) : units;
       const int64_t u0 = units.begin, n = units.size(), o0 = outs.begin, n_out = outs.size();
+      const int64_t b0 = block.rows.begin, b_end = block.rows.end, n_rows = block.rows.size();
       float* packed_chunk = packed + chunk * packed_size;
       const int64_t t = reverse ? s : T - 1 - s;  // the forward order, reversed
       const float* g = trace.gates.data() + t * B * GH;
@@ -596,11 +703,11 @@ struct Recurrent::Impl {
       if (part == 2) {
         // dh_{t−1} = dA_rec W_hh (+ dh ⊙ z for GRU), this chunk's outputs; a finished sample
         // passes dh through.
-        const float* d_rec_t = (is_gru ? d_recurrent : d_gates) + t * B * GH;
-        kernels::sgemm_packed_ab(mine.prepare_a(s, B, GH, d_rec_t, GH, isa),
+        const float* d_rec_t = (is_gru ? d_recurrent : d_gates) + (t * B + b0) * GH;
+        kernels::sgemm_packed_ab(mine.prepare_a(s, n_rows, GH, d_rec_t, GH, isa),
                                  kernels::PackedB{packed_chunk, GH, n_out, isa}, 0.0f,
-                                 d_h_prev + o0, H_out);
-        for (int64_t b = 0; b < B; ++b) {
+                                 d_h_prev + b0 * H_out + o0, H_out);
+        for (int64_t b = b0; b < b_end; ++b) {
           if (!valid(b, t)) continue;  // dh_b already holds the pass-through gradient
           float* dh_b = dh + b * H_out + o0;
           const float* dhp = d_h_prev + b * H_out + o0;
@@ -616,7 +723,7 @@ struct Recurrent::Impl {
       }
 
       // ∂L/∂h_t = dh (from later steps) + dy_t, this chunk's outputs
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = b0; b < b_end; ++b) {
         const float* dy_row = dy + (t * B + b) * Y_width + column + o0;
         float* dht = d_h_total + b * H_out + o0;
         const float* dh_b = dh + b * H_out + o0;
@@ -629,8 +736,8 @@ struct Recurrent::Impl {
       if (projected && part == 0) return;
       if (projected) {
         // h_t = W_hr m_t:  ∂L/∂m_t (B, H) = ∂L/∂h_t W_hr, this chunk's units
-        sgemm(Trans::no, Trans::no, B, n, P, d_h_total, P, value(p.w_hr) + u0, H, 0.0f,
-              d_cell_out + u0, H);
+        sgemm(Trans::no, Trans::no, n_rows, n, P, d_h_total + b0 * P, P, value(p.w_hr) + u0, H,
+              0.0f, d_cell_out + b0 * H + u0, H);
       }
 
       // The fused pointwise backward (kernels::lstm_backward_step / gru_backward_step) over each
@@ -638,7 +745,7 @@ struct Recurrent::Impl {
       // and its dc passes through.
       const float* dm_base = projected ? d_cell_out : d_h_total;  // ∂L/∂(o ⊙ tanh c_t) (LSTM)
       const int64_t dm_row = projected ? H : H_out;
-      for (int64_t b = 0; b < B;) {
+      for (int64_t b = b0; b < b_end;) {
         float* dg_b = dg + b * GH + u0;  // gate q of this chunk's units at dg_b + q·H
         float* drec_b = is_gru ? d_recurrent + (t * B + b) * GH + u0 : nullptr;
         if (!valid(b, t)) {
@@ -650,7 +757,7 @@ struct Recurrent::Impl {
           continue;
         }
         int64_t end = b + 1;
-        while (end < B && valid(end, t)) ++end;
+        while (end < b_end && valid(end, t)) ++end;
         const int64_t rows = end - b, row = t * B + b;
         // c_{t−1}: the cell entering the first step, or c_t of the step before
         const bool first_step = t == (reverse ? T - 1 : 0);
@@ -688,41 +795,116 @@ struct Recurrent::Impl {
         }
       }
       // db_ih += Σ_b dA_in,t and db_hh += Σ_b dA_rec,t (the same sum but for GRU), this
-      // chunk's gate columns, while the step's rows are in cache.
+      // chunk's gate columns and the block's samples, while the step's rows are in cache.
       for (int64_t q = 0; q < G && cfg.bias; ++q) {
-        add_column_sums(d_bias_in + q * H + u0, dg + q * H + u0, B, n, GH);
-        if (is_gru)
-          add_column_sums(d_bias_rec + q * H + u0, d_recurrent + t * B * GH + q * H + u0, B, n, GH);
+        const int64_t sums = block.index * GH + q * H + u0, from = (t * B + b0) * GH + q * H + u0;
+        add_column_sums(d_bias_in + sums, d_gates + from, n_rows, n, GH);
+        if (is_gru) add_column_sums(d_bias_rec + sums, d_recurrent + from, n_rows, n, GH);
       }
     };
 
     // Phases: the packing, then with a projection 3 per step; without, 1 + T + 1: phase j runs
     // dh of step j − 2 (j ≥ 2) and the pointwise part of step j − 1 (j ≤ T).
     const int64_t phases = projected ? 1 + 3 * T : T + 2;
-    threads::run_phases(team_threads(), phases, C, chunk_order(),
-                        [&](const Team& team, int64_t phase, int64_t chunk) {
+    run_time_loop(phases, [&](const Team& team, int64_t phase, int64_t chunk,
+                              const RowBlock& block) {
       MemberWork& mine = member_work[team.index()];
       if (phase == 0) {
         const Team::Range outs = chunk_of(H_out, chunk);
         kernels::pack_b(Trans::no, GH, outs.size(), value(p.w_hh) + outs.begin, H_out,
                         packed + chunk * packed_size, isa);
         const Team::Range units = chunk_of(H, chunk);
-        for (int64_t q = 0; q < G && cfg.bias; ++q) {
-          std::fill_n(d_bias_in + q * H + units.begin, units.size(), 0.0f);
-          if (is_gru) std::fill_n(d_bias_rec + q * H + units.begin, units.size(), 0.0f);
-        }
+        for (int64_t k = 0; k < blocks && cfg.bias; ++k)
+          for (int64_t q = 0; q < G; ++q) {
+            std::fill_n(d_bias_in + k * GH + q * H + units.begin, units.size(), 0.0f);
+            if (is_gru) std::fill_n(d_bias_rec + k * GH + q * H + units.begin, units.size(), 0.0f);
+          }
       } else if (projected) {
-        step_part(mine, (phase - 1) / 3, (phase - 1) % 3, chunk);
+        step_part(mine, (phase - 1) / 3, (phase - 1) % 3, chunk, block);
       } else {
-        if (phase >= 2) step_part(mine, phase - 2, 2, chunk);
-        if (phase <= T) step_part(mine, phase - 1, 1, chunk);
+        if (phase >= 2) step_part(mine, phase - 2, 2, chunk, block);
+        if (phase <= T) step_part(mine, phase - 1, 1, chunk, block);
       }
+    }, [&](const Team& team, const RowBlock& block) {
+      block_gradients(p, trace, x, I, d_gates, d_recurrent, block, member_work[team.index()], dx,
+                      dx_beta);
     });
-    accumulate(p, trace, x, I, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx, dx_beta);
-    if (cfg.bias) {
-      add_to(grad(p.b_ih), d_bias_in, GH);
-      add_to(grad(p.b_hh), is_gru ? d_bias_rec : d_bias_in, GH);
+    if (blocks > 1)
+      add_block_gradients(p, I);
+    else
+      accumulate(p, trace, x, I, d_gates, is_gru ? d_recurrent : d_gates, d_h_proj, dx, dx_beta);
+    // the blocks' bias gradients, added in the blocks' order
+    for (int64_t k = 0; k < blocks && cfg.bias; ++k) {
+      add_to(grad(p.b_ih), d_bias_in + k * GH, GH);
+      add_to(grad(p.b_hh), (is_gru ? d_bias_rec : d_bias_in) + k * GH, GH);
     }
+  }
+
+  // In row blocks (batch_blocks > 1) the products after the time loop go by blocks too, each
+  // computed by the thread that ran the block as soon as it is done, on the block's rows of
+  // every step, so that no core reads what another wrote:
+  //   [dW_hh | dW_ih]_k = dA_kᵀ [H_prev | X]_k   (GRU: dA_rec,kᵀ H_prev,k and dA_in,kᵀ X_k),
+  //   dX_k = dx_beta·dX_k + dA_in,k W_ih,
+  // the rows gathered (contiguous) a few steps at a time, at most gathered_rows of them, and
+  // add_block_gradients then adds the blocks' weight gradients up in the blocks' order.
+  static constexpr int64_t gathered_rows = 2048;
+  void block_gradients(const DirectionParams& p, const DirectionTrace& trace, const float* x,
+                       int64_t I, const float* d_gates, const float* d_recurrent,
+                       const RowBlock& block, MemberWork& mine, float* dx, float dx_beta) {
+    const int64_t T = steps, B = batch, GH = cfg.gate_count() * cfg.hidden_size,
+                  H_out = cfg.output_size(), width = H_out + I;
+    const int64_t b0 = block.rows.begin, rows = block.rows.size();
+    const int64_t piece = std::max<int64_t>(1, gathered_rows / rows);  // steps gathered at once
+    const int64_t most = std::min(T, piece) * rows;
+    // (most, ·): the block's rows of dA_in, dA_rec (GRU), [H_prev | X] and dX, step by step
+    float* d_in = mine.gathered_d_gates.get(most * GH);
+    float* d_rec = d_recurrent ? mine.gathered_d_recurrent.get(most * GH) : d_in;
+    float* stacked = mine.stacked_inputs.get(most * width);
+    float* d_x = mine.dx_transposed.get(most * I);
+    float* product = work.block_gradients.data() + block.index * GH * width;  // (G·H, width)
+    for (int64_t t0 = 0; t0 < T; t0 += piece) {
+      const int64_t t1 = std::min(T, t0 + piece), n = (t1 - t0) * rows;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t from = t * B + b0, to = (t - t0) * rows;  // the block's rows at step t
+        copy_rows(d_in + to * GH, GH, d_gates + from * GH, GH, rows, GH);
+        if (d_recurrent) copy_rows(d_rec + to * GH, GH, d_recurrent + from * GH, GH, rows, GH);
+        copy_rows(stacked + to * width, width, trace.h_prev.data() + from * H_out, H_out, rows,
+                  H_out);
+        copy_rows(stacked + to * width + H_out, width, x + from * I, I, rows, I);
+      }
+      const float beta = t0 == 0 ? 0.0f : 1.0f;
+      if (d_rec == d_in) {
+        sgemm(Trans::yes, Trans::no, GH, width, n, d_in, GH, stacked, width, beta, product, width);
+      } else {
+        sgemm(Trans::yes, Trans::no, GH, H_out, n, d_rec, GH, stacked, width, beta, product,
+              width);
+        sgemm(Trans::yes, Trans::no, GH, I, n, d_in, GH, stacked + H_out, width, beta,
+              product + H_out, width);
+      }
+      sgemm(Trans::no, Trans::no, n, I, GH, d_in, GH, value(p.w_ih), I, 0.0f, d_x, I);
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+          float* dx_row = dx + (t * B + b0 + r) * I;
+          const float* computed = d_x + ((t - t0) * rows + r) * I;
+          for (int64_t i = 0; i < I; ++i)
+            dx_row[i] = dx_beta == 0.0f ? computed[i] : dx_beta * dx_row[i] + computed[i];
+        }
+    }
+  }
+  // dW_hh and dW_ih += the blocks' weight gradients (block_gradients), block 0 first; each team
+  // member adds a range of gate rows.
+  void add_block_gradients(const DirectionParams& p, int64_t I) {
+    const int64_t GH = cfg.gate_count() * cfg.hidden_size, H_out = cfg.output_size(),
+                  width = H_out + I, blocks = batch_blocks(batch);
+    threads::run(team_threads(), [&](const Team& team) {
+      const Team::Range gate_rows = threads::split(GH, team.size(), team.index(), 1);
+      for (int64_t k = 0; k < blocks; ++k)
+        for (int64_t g = gate_rows.begin; g < gate_rows.end; ++g) {
+          const float* row = work.block_gradients.data() + (k * GH + g) * width;
+          add_to(grad(p.w_hh) + g * H_out, row, H_out);
+          add_to(grad(p.w_ih) + g * I, row + H_out, I);
+        }
+    });
   }
 
   // After the backward time loop, over all T·B rows at once, one GEMM per team member over its
@@ -947,8 +1129,10 @@ void Recurrent::unfreeze_weights() { impl_->frozen.reset(); }
 bool Recurrent::weights_frozen() const { return impl_->frozen != nullptr; }
 
 int Recurrent::threads_used(int64_t batch) const {
-  const int64_t chunks = threads::recurrent_chunks(impl_->cfg.hidden_size);
-  return static_cast<int>(std::min<int64_t>({impl_->threads_for(batch), chunks, num_threads()}));
+  // the time loop's parallel parts: row blocks, or chunks of hidden units
+  const int64_t blocks = impl_->batch_blocks(batch);
+  const int64_t parts = blocks > 1 ? blocks : threads::recurrent_chunks(impl_->cfg.hidden_size);
+  return static_cast<int>(std::min<int64_t>({impl_->threads_for(batch), parts, num_threads()}));
 }
 
 Tensor& Recurrent::parameter(const std::string& name) {
