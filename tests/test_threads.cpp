@@ -98,13 +98,15 @@ TEST(Threads, ThreadsUsedFollowsTheLayersWork) {
   const Recurrent small(RecurrentConfig{.cell = CellType::lstm, .input_size = 3, .hidden_size = 64});
   const Recurrent wide(RecurrentConfig{.cell = CellType::lstm, .input_size = 8, .hidden_size = 512});
   EXPECT_EQ(small.threads_used(1), 1);    // a step of 33 kFLOP is not worth sharing
-  EXPECT_EQ(small.threads_used(512), 2);  // 64 units are two chunks of 32: no more threads
-  // The samples of a small layer's batch in row blocks of at least 8, a thread each.
-  const Recurrent tiny(RecurrentConfig{.cell = CellType::lstm, .input_size = 3, .hidden_size = 16});
-  EXPECT_EQ(tiny.threads_used(8), 1);
-  EXPECT_EQ(tiny.threads_used(16), 2);
-  EXPECT_EQ(tiny.threads_used(35), 4);
-  EXPECT_EQ(tiny.threads_used(100), 4);  // at most 8 blocks, and no more threads than there are
+  EXPECT_EQ(small.threads_used(8), 1);    // nor one of 8 samples
+  // W_hh fits in a core's L2: the batch in row blocks of at least 8 samples, a thread each
+  EXPECT_EQ(small.threads_used(16), 2);
+  EXPECT_EQ(small.threads_used(35), 4);
+  EXPECT_EQ(small.threads_used(512), 4);  // at most 8 blocks, no more threads than there are
+  // With a projection, no row blocks: 64 units are two chunks of 32, so no more threads
+  const Recurrent projected(RecurrentConfig{
+      .cell = CellType::lstm, .input_size = 3, .hidden_size = 64, .proj_size = 16});
+  EXPECT_EQ(projected.threads_used(512), 2);
   EXPECT_EQ(wide.threads_used(1), 4);     // 4 MiB of W_hh: worth the other cores' caches
   EXPECT_EQ(wide.threads_used(64), 4);
   threads::set_small_work_on_one_thread(false);

@@ -176,10 +176,10 @@ class Recurrent : public Layer {
   bool weights_frozen() const;
 
   // The threads a forward or backward pass of this layer with `batch` samples runs on: at most
-  // lstm::num_threads(), no more than the chunks its hidden units are cut into, and one where a
-  // time step is too small to share, unless the batch is large enough for row blocks of 8 or
-  // more samples (then no more than those blocks; docs/performance.md, Threads). Results never
-  // depend on it.
+  // lstm::num_threads(); where W_hh fits in a core's L2 (1 MiB) and the batch has 16 samples or
+  // more, no more than its row blocks of 8 or more samples; otherwise no more than the chunks
+  // its hidden units are cut into, and one where a time step is too small to share
+  // (docs/performance.md, Threads). Results never depend on it.
   int threads_used(int64_t batch) const;
 
   // Resets every parameter to PyTorch's default: U(−1/√H, 1/√H).

@@ -9,8 +9,9 @@
 //      nonlinearities and the state update (training keeps the activated gates in place of Gx);
 //   3. backward runs the time loop in reverse for the pointwise gradients and dh_{t−1} = dG_t W_hh,
 //      then three GEMMs over all T·B rows give dW_hh, dW_ih and dX.
-// A small layer with a large enough batch runs its time loops in row blocks of samples, a
-// thread per block (batch_blocks), with Gx and the GEMMs after the loop computed block by block.
+// A layer whose W_hh fits in a core's L2, with 16 samples or more, runs its time loops in row
+// blocks of samples instead, a thread per block (batch_blocks), with Gx and the GEMMs after the
+// loop computed block by block.
 // Work buffers and traces live in the layer from call to call (Buffer), so a warm call does not
 // allocate or fault pages in. Internally everything is time-major (T, B, ·), so the rows of one
 // step are contiguous; the API is batch-first.
@@ -322,20 +323,28 @@ struct Recurrent::Impl {
   int team_threads() const { return threads_for(batch); }  // for this call's batch
 
   // The samples of a batch never meet in the time loop: each runs its own recurrence, and
-  // only the weights are shared. So a layer whose steps are too small to share between threads
-  // (small_steps: W_hh fits in half of a core's L2) but whose batch has at least 2 × 8 samples
-  // runs its time loop in row blocks of at least 8 samples (at most 8 blocks), each thread
-  // taking whole blocks, every phase of every chunk of a block one after the other with no
-  // hand-over between threads at all (each core reads its own copy of W_hh from its own L2).
-  // Otherwise there is one block of all samples, and the threads share each step's chunks of
-  // hidden units. The blocks depend on the batch only, never on the number of threads, and
-  // what is summed over them (the weight and bias gradients) is added up in their order.
-  // Blocks of 8 against 16 (ts-h64-b32-t50, 2 threads, 7 alternations): LSTM 1.18× / 1.10×
-  // faster (inference / training), GRU 1.13× / 1.15×; against 4: 1.01× / 1.05×, 1.15× / 1.07×.
-  // With projections (whose extra phase per step needs every unit) there are no row blocks.
+  // only the weights are shared. So a layer whose W_hh fits in one core's L2 (1 MiB, the size
+  // of Zen 4's and Zen 5's, fixed rather than read off the CPU, since the blocks decide the
+  // order of some sums) and whose batch has at least 2 × 8 samples runs its time loop in row
+  // blocks of at least 8 samples (at most 8 blocks), each thread taking whole blocks, every
+  // phase of every chunk of a block one after the other, with no hand-over between threads at
+  // all: each core reads W_hh from its own L2. Otherwise there is one block of all samples, and
+  // the threads share each step's chunks of hidden units (each core then reads its chunks'
+  // share of W_hh, which is what pays where W_hh is larger). The blocks depend on the layer and
+  // the batch only, never on the number of threads or the CPU, and what is summed over them
+  // (the weight and bias gradients) is added up in their order.
+  // Measured (Zen 5, 2 threads, 7 alternations; inference / training): against the chunks of
+  // units, I = 8, H = 64, B = 64 1.41× / 1.73×, I = 32, H = 128, B = 64 1.32× / 1.34×,
+  // I = 32, H = 160, B = 32 1.21× / 1.30×, char-h256-b16-t150 (W_hh 1 MiB) 1.02–1.05× both;
+  // db-h512-b16-t25 (W_hh 4 MiB) 1.06× / 0.88×, db-h1024-b32-t25 0.58× / 0.73×. Blocks of 8
+  // against 16 (ts-h64-b32-t50): LSTM 1.18× / 1.10×, GRU 1.13× / 1.15×; against 4: 1.01× /
+  // 1.05×, 1.15× / 1.07×. With projections (whose extra phase per step needs every unit) there
+  // are no row blocks.
   int64_t batch_blocks(int64_t batch_size) const {
-    constexpr int64_t least_rows = 8, most = 8;
-    const bool eligible = small_steps(batch_size) && cfg.proj_size == 0;
+    constexpr int64_t least_rows = 8, most = 8, weights_bytes = 1 << 20;
+    const int64_t w_hh_bytes = cfg.gate_count() * cfg.hidden_size * cfg.output_size() *
+                               static_cast<int64_t>(sizeof(float));
+    const bool eligible = w_hh_bytes <= weights_bytes && cfg.proj_size == 0;
     return eligible ? std::clamp<int64_t>(batch_size / least_rows, 1, most) : 1;
   }
   struct RowBlock {
