@@ -185,10 +185,10 @@ struct Recurrent::Impl {
     // in the member's rows of the weights; in row blocks (block_gradients), every cell: the
     // block's rows of [H_prev | X] gathered
     Buffer stacked_inputs, stacked_product;
-    // backward (accumulate), narrow inputs: (I, the member's rows) dXᵀ; in row blocks
-    // (block_gradients): dX of the block's rows gathered
-    Buffer dx_transposed;
-    Buffer gathered_d_gates, gathered_d_recurrent;  // (rows, G·H) a row block's dA_in, dA_rec
+    Buffer dx_transposed;  // backward (accumulate), narrow inputs: (I, the member's rows) dXᵀ
+    // backward in row blocks (block_gradients): a block's rows gathered, (rows, G·H) dA_in and
+    // dA_rec, and the (rows, I) dX computed from them
+    Buffer gathered_d_gates, gathered_d_recurrent, gathered_dx;
     // The A of the per-step product, h_{t−1} (forward) or dA_t (backward), prepared for the
     // GEMM (kernels::pack_a) by the member's first chunk of step `prepared_step` and used by
     // all its chunks of that step: packed_a holds the copy where the GEMM makes one.
@@ -869,7 +869,7 @@ struct Recurrent::Impl {
     float* d_in = mine.gathered_d_gates.get(most * GH);
     float* d_rec = d_recurrent ? mine.gathered_d_recurrent.get(most * GH) : d_in;
     float* stacked = mine.stacked_inputs.get(most * width);
-    float* d_x = mine.dx_transposed.get(most * I);
+    float* d_x = mine.gathered_dx.get(most * I);
     float* product = work.block_gradients.data() + block.index * GH * width;  // (G·H, width)
     for (int64_t t0 = 0; t0 < T; t0 += piece) {
       const int64_t t1 = std::min(T, t0 + piece), n = (t1 - t0) * rows;
