@@ -64,7 +64,7 @@ class Pool {
   int threads() const { return threads_.load(std::memory_order_relaxed); }
   void set_threads(int n) { threads_.store(n, std::memory_order_relaxed); }
 
-  void run(int threads, RegionFn fn, void* body) {
+  void run(int threads, RegionFn fn, void* body, Joining joining) {
     const int n = std::min(threads, this->threads());
     std::unique_lock lock(busy_, std::try_to_lock);
     if (n <= 1 || !lock.owns_lock()) {
@@ -79,10 +79,14 @@ class Pool {
     fn_ = fn;
     body_ = body;
     done_.store(0, std::memory_order_relaxed);
-    publish(n);
+    const uint32_t generation = publish(n);
     fn(body, Team(0, n));
-    // Wait for the n − 1 workers of this region.
-    for (uint32_t done = done_.load(std::memory_order_acquire); done != static_cast<uint32_t>(n - 1);
+    // The workers to wait for: all n − 1, or, where the work is claimed as it goes, those that
+    // joined before the caller finished (the others, late, will find the region closed).
+    uint32_t members = static_cast<uint32_t>(n - 1);
+    if (joining == Joining::optional)
+      members = entry_.exchange(generation << entry_bits, std::memory_order_acq_rel) & joined_mask;
+    for (uint32_t done = done_.load(std::memory_order_acquire); done != members;
          done = done_.load(std::memory_order_acquire))
       await_change(done_, done, step_spin);
   }
@@ -93,11 +97,22 @@ class Pool {
   }
 
  private:
-  // A new job word: the next generation, with the team size (0: stop) in its low bits.
-  void publish(int size) {
+  // A new job word: the next generation, with the team size (0: stop) in its low bits; the
+  // region opened to its members. Returns the generation.
+  uint32_t publish(int size) {
     const uint32_t generation = (job_.load(std::memory_order_relaxed) >> size_bits) + 1;
+    entry_.store(generation << entry_bits | open_bit, std::memory_order_relaxed);
     job_.store(generation << size_bits | static_cast<uint32_t>(size), std::memory_order_release);
     job_.notify_all();
+    return generation;
+  }
+
+  // Joins the region of `generation` if it is still open (counted in entry_).
+  bool join(uint32_t generation) {
+    uint32_t entry = entry_.load(std::memory_order_acquire);
+    while (entry >> entry_bits == (generation & generation_mask) && (entry & open_bit) != 0)
+      if (entry_.compare_exchange_weak(entry, entry + 1, std::memory_order_acq_rel)) return true;
+    return false;
   }
 
   void work(int index) {
@@ -109,7 +124,7 @@ class Pool {
       const int size = static_cast<int>(seen & size_mask);
       if (size == 0) return;
       // A member of this region: fn_ and body_ stay as they are until it reports done.
-      if (index < size) {
+      if (index < size && join(seen >> size_bits)) {
         fn_(body_, Team(index, size));
         done_.fetch_add(1, std::memory_order_acq_rel);
         done_.notify_all();
@@ -119,6 +134,10 @@ class Pool {
 
   static constexpr int size_bits = 10;
   static constexpr uint32_t size_mask = (1u << size_bits) - 1;
+  // entry_: the region's generation (its low bits) << entry_bits | open_bit | members joined
+  static constexpr int entry_bits = 12;
+  static constexpr uint32_t open_bit = 1u << (entry_bits - 1), joined_mask = open_bit - 1;
+  static constexpr uint32_t generation_mask = (1u << (32 - entry_bits)) - 1;
 
  public:
   static constexpr int max_threads = size_mask;
@@ -133,6 +152,7 @@ class Pool {
   void* body_ = nullptr;
   std::atomic<uint32_t> job_{0};  // generation << size_bits | team size (0: stop)
   std::atomic<uint32_t> done_{0};  // members other than the caller done with the region
+  std::atomic<uint32_t> entry_{0};  // who may still join the region, and who has (join)
 };
 
 Pool& pool() {
@@ -179,7 +199,9 @@ void bump(std::atomic<uint32_t>& word, uint32_t by) {
 
 }  // namespace detail
 
-void run_region(int threads, RegionFn fn, void* body) { pool().run(threads, fn, body); }
+void run_region(int threads, RegionFn fn, void* body, Joining joining) {
+  pool().run(threads, fn, body, joining);
+}
 
 }  // namespace threads
 

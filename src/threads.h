@@ -48,7 +48,12 @@ Team::Range split(int64_t count, int64_t parts, int64_t part, int64_t granule);
 Team::Range split_nearest(int64_t count, int64_t parts, int64_t part, int64_t granule);
 
 using RegionFn = void (*)(void* body, const Team& team);
-void run_region(int threads, RegionFn fn, void* body);
+// Whether every member must run a region's body (its work split by member), or a member may
+// skip it when the caller has finished before that member could join (the members claim the
+// work as they go, so the caller has done it all then): a worker the OS has descheduled then
+// costs the region nothing.
+enum class Joining { every, optional };
+void run_region(int threads, RegionFn fn, void* body, Joining joining = Joining::every);
 
 // Runs body(team) on min(threads, num_threads()) threads, the caller being member 0, and
 // returns when every member has returned from it. Flush-to-zero and denormals-are-zero are on
@@ -73,7 +78,9 @@ void run(int threads, Body&& body) {
 // yet, so that a member the OS deschedules holds up at most the chunk it is running. With
 // ChunkOrder::alternating it runs its own block backward in odd phases, so that a phase starts
 // on the chunks whose data the phase before left in the core's cache (where a chunk's data fits
-// in it and the whole block's does not). chunks ≤ max_phase_chunks, phases < 2³².
+// in it and the whole block's does not). A worker that has not joined by the time the caller
+// has run every chunk stays out (the OS had descheduled it: it would only hold the caller up).
+// chunks ≤ max_phase_chunks, phases < 2³².
 constexpr int64_t max_phase_chunks = 64;
 enum class ChunkOrder { same, alternating };
 template <class Body>
@@ -94,7 +101,7 @@ void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, B
   for (int64_t c = 0; c < chunks; ++c) taken[c].store(0, std::memory_order_relaxed);
   std::atomic<uint32_t> finished{0};  // chunks finished, all phases
   const int size = static_cast<int>(std::min<int64_t>(threads, chunks));
-  run(size, [&](const Team& team) {
+  const auto member = [&](const Team& team) {
     const Team::Range own = split(chunks, team.size(), team.index(), 1);  // taken first
     for (uint32_t phase = 0; phase < static_cast<uint32_t>(phases); ++phase) {
       detail::await_at_least(finished, phase * static_cast<uint32_t>(chunks));
@@ -115,7 +122,12 @@ void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, B
       }
       if (ran > 0) detail::bump(finished, ran);
     }
-  });
+  };
+  // Any member can run every chunk, so one that comes late may stay out (Joining::optional).
+  using Member = decltype(member);
+  run_region(
+      size, [](void* m, const Team& team) { (*static_cast<Member*>(m))(team); },
+      const_cast<void*>(static_cast<const void*>(&member)), Joining::optional);
 }
 
 }  // namespace lstm::threads

@@ -371,15 +371,17 @@ struct Recurrent::Impl {
                         [&](const Team& team, int64_t phase, int64_t chunk) {
                           step(team, phase, chunk, all);
                         });
-    threads::run(team_threads(), [&](const Team& team) {
-      const Team::Range mine = threads::split(blocks, team.size(), team.index(), 1);
-      for (int64_t k = mine.begin; k < mine.end; ++k) {
-        const RowBlock block{k, threads::split_nearest(batch, blocks, k, 1)};
-        member_work[team.index()].prepared_step = -1;  // a step's A holds the block's rows
-        for (int64_t phase = 1; phase < phases; ++phase)
-          for (int64_t chunk = 0; chunk < C; ++chunk) step(team, phase, chunk, block);
-        block_done(team, block);
-      }
+    // The blocks as the chunks of one phase: each member takes its own share first (the same
+    // at every call, so that a block's rows stay in one core's caches from Gx to the
+    // gradients), then any block nobody has taken, so that a member the OS deschedules holds
+    // up at most the block it is running.
+    threads::run_phases(team_threads(), 1, blocks, threads::ChunkOrder::same,
+                        [&](const Team& team, int64_t, int64_t k) {
+      const RowBlock block{k, threads::split_nearest(batch, blocks, k, 1)};
+      member_work[team.index()].prepared_step = -1;  // a step's A holds the block's rows
+      for (int64_t phase = 1; phase < phases; ++phase)
+        for (int64_t chunk = 0; chunk < C; ++chunk) step(team, phase, chunk, block);
+      block_done(team, block);
     });
   }
 
@@ -900,13 +902,15 @@ struct Recurrent::Impl {
         }
     }
   }
-  // dW_hh and dW_ih += the blocks' weight gradients (block_gradients), block 0 first; each team
-  // member adds a range of gate rows.
+  // dW_hh and dW_ih += the blocks' weight gradients (block_gradients), block 0 first, in 8
+  // ranges of gate rows that the team claims as it goes.
   void add_block_gradients(const DirectionParams& p, int64_t I) {
     const int64_t GH = cfg.gate_count() * cfg.hidden_size, H_out = cfg.output_size(),
                   width = H_out + I, blocks = batch_blocks(batch);
-    threads::run(team_threads(), [&](const Team& team) {
-      const Team::Range gate_rows = threads::split(GH, team.size(), team.index(), 1);
+    constexpr int64_t ranges = 8;
+    threads::run_phases(team_threads(), 1, ranges, threads::ChunkOrder::same,
+                        [&](const Team&, int64_t, int64_t range) {
+      const Team::Range gate_rows = threads::split(GH, ranges, range, 1);
       for (int64_t k = 0; k < blocks; ++k)
         for (int64_t g = gate_rows.begin; g < gate_rows.end; ++g) {
           const float* row = work.block_gradients.data() + (k * GH + g) * width;
