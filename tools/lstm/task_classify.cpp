@@ -55,11 +55,6 @@ constexpr int64_t kPatience = 3;
 constexpr double kMaxSeconds = 1200;
 constexpr int64_t kPredictBatch = 64;  // texts per forward pass when predicting
 
-// One thread for the classifier's layers. At hidden size 64 a recurrent step is two chunks of 32
-// units, and two threads meet at a barrier every step; on the shared 2-core machine (load 10-14)
-// that made a training step 3 to 8 times slower than one thread (lstm bench, i32 h64 b32 t200
-// and t500). Results are the same bit for bit whatever the thread count.
-void use_one_thread() { set_num_threads(1); }
 
 // "subject,body" → {"subject", "body"}.
 std::vector<std::string> split_column_list(const std::string& list) {
@@ -343,7 +338,6 @@ Sequential build_classifier(const TrainCommandOptions& options, int64_t vocabula
 }  // namespace
 
 void train_classifier(const TrainCommandOptions& options) {
-  use_one_thread();
   const Table table = read_table(options.data);
   if (options.text_column.empty() || options.label_column.empty()) {
     std::string names;
@@ -436,7 +430,6 @@ void train_classifier(const TrainCommandOptions& options) {
 }
 
 void evaluate_classifier(const EvaluateCommandOptions& options, TaskModel& model) {
-  use_one_thread();
   const ClassifierConfig config = ClassifierConfig::from_json(model.config, options.model);
   const Table table = read_table(options.data);
   const LabeledTexts data = labeled_texts(table, config.text_columns.front(), config.label_column, &config.labels);
@@ -476,7 +469,6 @@ void evaluate_classifier(const EvaluateCommandOptions& options, TaskModel& model
 
 void predict_classifier(const std::string& model_path, const std::string& data_path,
                         const std::string& text_column, const std::string& output_path) {
-  use_one_thread();
   TaskModel model = load_task_model(model_path, "classify");
   const ClassifierConfig config = ClassifierConfig::from_json(model.config, model_path);
   const Table table = read_table(data_path);
