@@ -60,6 +60,9 @@ inline std::vector<RecurrentCase> recurrent_cases() {
     c = cfg(cell, 5, 40);
     c.bidirectional = true;
     all.push_back({"row_blocks", c, 19, 6, true});
+    c.num_layers = 2;  // and stacked, with dropout between the layers
+    c.dropout = 0.3f;
+    all.push_back({"row_blocks_stacked_dropout", c, 20, 4, true});
   }
   RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
   projected.proj_size = 37;
