@@ -851,6 +851,29 @@ struct Recurrent::Impl {
     }
   }
 
+  // stacked (count, H_out + I) = [H_prev | X] of the rows [from, from + count) of T·B
+  void stack_inputs(const DirectionTrace& trace, const float* x, int64_t I, int64_t from,
+                    int64_t count, float* stacked) const {
+    const int64_t H_out = cfg.output_size(), width = H_out + I;
+    copy_rows(stacked, width, trace.h_prev.data() + from * H_out, H_out, count, H_out);
+    copy_rows(stacked + H_out, width, x + from * I, I, count, I);
+  }
+  // dW_hh and dW_ih += the gate rows [g0, g1) of a product dAᵀ [H_prev | X] (rows `width`
+  // apart, row g0 first)
+  void add_weight_gradients(const DirectionParams& p, int64_t I, int64_t g0, int64_t g1,
+                            const float* product, int64_t width) {
+    const int64_t H_out = cfg.output_size();
+    for (int64_t g = g0; g < g1; ++g) {
+      const float* row = product + (g - g0) * width;
+      add_to(grad(p.w_hh) + g * H_out, row, H_out);
+      add_to(grad(p.w_ih) + g * I, row + H_out, I);
+    }
+  }
+  // One element of dX = dx_beta·dX + computed (dX is not read where dx_beta = 0).
+  static float input_gradient(float dx_beta, float old, float computed) {
+    return dx_beta == 0.0f ? computed : dx_beta * old + computed;
+  }
+
   // In row blocks (batch_blocks > 1) the products after the time loop go by blocks too, each
   // computed by the thread that ran the block as soon as it is done, on the block's rows of
   // every step, so that no core reads what another wrote:
@@ -879,9 +902,7 @@ struct Recurrent::Impl {
         const int64_t from = t * B + b0, to = (t - t0) * rows;  // the block's rows at step t
         copy_rows(d_in + to * GH, GH, d_gates + from * GH, GH, rows, GH);
         if (d_recurrent) copy_rows(d_rec + to * GH, GH, d_recurrent + from * GH, GH, rows, GH);
-        copy_rows(stacked + to * width, width, trace.h_prev.data() + from * H_out, H_out, rows,
-                  H_out);
-        copy_rows(stacked + to * width + H_out, width, x + from * I, I, rows, I);
+        stack_inputs(trace, x, I, from, rows, stacked + to * width);
       }
       const float beta = t0 == 0 ? 0.0f : 1.0f;
       if (d_rec == d_in) {
@@ -898,25 +919,23 @@ struct Recurrent::Impl {
           float* dx_row = dx + (t * B + b0 + r) * I;
           const float* computed = d_x + ((t - t0) * rows + r) * I;
           for (int64_t i = 0; i < I; ++i)
-            dx_row[i] = dx_beta == 0.0f ? computed[i] : dx_beta * dx_row[i] + computed[i];
+            dx_row[i] = input_gradient(dx_beta, dx_row[i], computed[i]);
         }
     }
   }
   // dW_hh and dW_ih += the blocks' weight gradients (block_gradients), block 0 first, in 8
   // ranges of gate rows that the team claims as it goes.
   void add_block_gradients(const DirectionParams& p, int64_t I) {
-    const int64_t GH = cfg.gate_count() * cfg.hidden_size, H_out = cfg.output_size(),
-                  width = H_out + I, blocks = batch_blocks(batch);
+    const int64_t GH = cfg.gate_count() * cfg.hidden_size, width = cfg.output_size() + I,
+                  blocks = batch_blocks(batch);
     constexpr int64_t ranges = 8;
     threads::run_phases(team_threads(), 1, ranges, threads::ChunkOrder::same,
                         [&](const Team&, int64_t, int64_t range) {
       const Team::Range gate_rows = threads::split(GH, ranges, range, 1);
       for (int64_t k = 0; k < blocks; ++k)
-        for (int64_t g = gate_rows.begin; g < gate_rows.end; ++g) {
-          const float* row = work.block_gradients.data() + (k * GH + g) * width;
-          add_to(grad(p.w_hh) + g * H_out, row, H_out);
-          add_to(grad(p.w_ih) + g * I, row + H_out, I);
-        }
+        add_weight_gradients(p, I, gate_rows.begin, gate_rows.end,
+                             work.block_gradients.data() + (k * GH + gate_rows.begin) * width,
+                             width);
     });
   }
 
@@ -984,8 +1003,7 @@ struct Recurrent::Impl {
           dx_t, n);
     for (int64_t r = 0; r < n; ++r) {
       float* dx_r = dx + (mine.begin + r) * I;
-      for (int64_t i = 0; i < I; ++i)
-        dx_r[i] = dx_beta == 0.0f ? dx_t[i * n + r] : dx_beta * dx_r[i] + dx_t[i * n + r];
+      for (int64_t i = 0; i < I; ++i) dx_r[i] = input_gradient(dx_beta, dx_r[i], dx_t[i * n + r]);
     }
   }
 
@@ -1021,18 +1039,11 @@ struct Recurrent::Impl {
     float* product = mine.stacked_product.get(m * width);  // (m, width) dAᵀ [H_prev | X]
     for (int64_t r0 = 0; r0 < rows; r0 += block_rows) {
       const int64_t block = std::min(block_rows, rows - r0);
-      for (int64_t r = 0; r < block; ++r) {
-        copy_floats(stacked + r * width, trace.h_prev.data() + (r0 + r) * H_out, H_out);
-        copy_floats(stacked + r * width + H_out, x + (r0 + r) * I, I);
-      }
+      stack_inputs(trace, x, I, r0, block, stacked);
       sgemm(Trans::yes, Trans::no, m, width, block, d_gates + r0 * GH + gate_rows.begin, GH,
             stacked, width, r0 == 0 ? 0.0f : 1.0f, product, width);
     }
-    for (int64_t g = 0; g < m; ++g) {
-      const float* row = product + g * width;
-      add_to(grad(p.w_hh) + (gate_rows.begin + g) * H_out, row, H_out);
-      add_to(grad(p.w_ih) + (gate_rows.begin + g) * I, row + H_out, I);
-    }
+    add_weight_gradients(p, I, gate_rows.begin, gate_rows.end, product, width);
   }
 };
 
