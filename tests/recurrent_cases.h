@@ -1,8 +1,9 @@
 // Recurrent layer configurations that the bit-identity tests (test_threads.cpp, test_freeze.cpp)
 // run through: every cell, uneven chunks of hidden units, stacked bidirectional layers with
 // dropout, batch 1 with many chunks, narrow inputs over many rows, gate rows that do not split
-// evenly, more rows than one block of the weight gradients, a projection, and a GRU without
-// bias returning only its last step; and the helpers they share.
+// evenly, more rows than one block of the weight gradients, row blocks (of 16 or more samples,
+// and two of a smaller batch), a projection, and a GRU without bias returning only its last
+// step; and the helpers they share.
 #pragma once
 
 #include <cstring>
@@ -63,6 +64,11 @@ inline std::vector<RecurrentCase> recurrent_cases() {
     c.num_layers = 2;  // and stacked, with dropout between the layers
     c.dropout = 0.3f;
     all.push_back({"row_blocks_stacked_dropout", c, 20, 4, true});
+    // 9 samples, W_hh under 512 KiB, a step of 4 samples over 256 kFLOP: two row blocks of 4
+    // and 5 samples
+    c = cfg(cell, 5, cell == CellType::lstm || cell == CellType::gru ? 128 : 200);
+    c.bidirectional = true;
+    all.push_back({"two_row_blocks", c, 9, 5, true});
   }
   RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
   projected.proj_size = 37;

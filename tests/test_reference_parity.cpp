@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lstm/nn.h"
+#include "lstm/threads.h"
 #include "reference/reference.h"
 #include "test_util.h"
 
@@ -146,6 +147,24 @@ TEST(ReferenceParity, RowBlocks) {
     Case c = random_case(cells[seed % 4], seed);
     c.batch = 16 + static_cast<int64_t>(seed % 9);
     Prepared p(c);
+    const RecurrentOutput expected = p.run_reference();
+    expect_close(p.run_float({}), expected, c.config, c.describe());
+    expect_close(p.run_float({.training = true}), expected, c.config, c.describe() + " training");
+  }
+}
+
+// Batches of 8 to 15 samples of layers whose W_hh is at most 512 KiB and whose step of half the
+// batch is at least 256 kFLOP: two row blocks (Recurrent's batch_blocks), inference and training.
+TEST(ReferenceParity, TwoRowBlocksOfASmallBatch) {
+  const CellType cells[] = {CellType::lstm, CellType::gru, CellType::rnn_tanh, CellType::rnn_relu};
+  for (uint64_t seed = 6000; seed < 6012; ++seed) {
+    Case c = random_case(cells[seed % 4], seed);
+    c.config.proj_size = 0;
+    c.config.hidden_size = c.config.cell == CellType::lstm ? 96 + 8 * static_cast<int64_t>(seed % 4)
+                           : c.config.cell == CellType::gru ? 120 : 190;
+    c.batch = 8 + static_cast<int64_t>(seed % 8);
+    Prepared p(c);
+    ASSERT_EQ(p.layer.threads_used(c.batch), std::min(2, lstm::num_threads())) << c.describe();
     const RecurrentOutput expected = p.run_reference();
     expect_close(p.run_float({}), expected, c.config, c.describe());
     expect_close(p.run_float({.training = true}), expected, c.config, c.describe() + " training");

@@ -103,6 +103,13 @@ TEST(Threads, ThreadsUsedFollowsTheLayersWork) {
   EXPECT_EQ(small.threads_used(16), 2);
   EXPECT_EQ(small.threads_used(35), 4);
   EXPECT_EQ(small.threads_used(512), 4);  // at most 8 blocks, no more threads than there are
+  EXPECT_EQ(small.threads_used(12), 1);   // blocks of 6 would step through 196 kFLOP: one block
+  // 8–15 samples: two blocks where a block's step is 256 kFLOP or more and W_hh at most 512 KiB
+  const Recurrent medium(RecurrentConfig{.cell = CellType::lstm, .input_size = 3, .hidden_size = 128});
+  EXPECT_EQ(medium.threads_used(8), 2);
+  EXPECT_EQ(medium.threads_used(15), 2);
+  EXPECT_EQ(medium.threads_used(16), 2);  // blocks of 8 from 16 samples on
+  EXPECT_EQ(medium.threads_used(24), 3);
   // With a projection, no row blocks: 64 units are two chunks of 32, so no more threads
   const Recurrent projected(RecurrentConfig{
       .cell = CellType::lstm, .input_size = 3, .hidden_size = 64, .proj_size = 16});

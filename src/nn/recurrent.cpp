@@ -326,13 +326,13 @@ struct Recurrent::Impl {
   // only the weights are shared. So a layer whose W_hh fits in one core's L2 (1 MiB, the size
   // of Zen 4's and Zen 5's, fixed rather than read off the CPU, since the blocks decide the
   // order of some sums) and whose batch has at least 2 × 8 samples runs its time loop in row
-  // blocks of at least 8 samples (at most 8 blocks), each thread taking whole blocks, every
-  // phase of every chunk of a block one after the other, with no hand-over between threads at
-  // all: each core reads W_hh from its own L2. Otherwise there is one block of all samples, and
-  // the threads share each step's chunks of hidden units (each core then reads its chunks'
-  // share of W_hh, which is what pays where W_hh is larger). The blocks depend on the layer and
-  // the batch only, never on the number of threads or the CPU, and what is summed over them
-  // (the weight and bias gradients) is added up in their order.
+  // blocks of at least 8 samples (at most 8 blocks; smaller batches below), each thread taking
+  // whole blocks, every phase of every chunk of a block one after the other, with no hand-over
+  // between threads at all: each core reads W_hh from its own L2. Otherwise there is one
+  // block of all samples, and the threads share each step's chunks of hidden units (each core
+  // then reads its chunks' share of W_hh, which is what pays where W_hh is larger). The blocks
+  // depend on the layer and the batch only, never on the number of threads or the CPU, and
+  // what is summed over them (the weight and bias gradients) is added up in their order.
   // Measured (Zen 5, 2 threads, 7 alternations; inference / training): against the chunks of
   // units, I = 8, H = 64, B = 64 1.41× / 1.73×, I = 32, H = 128, B = 64 1.32× / 1.34×,
   // I = 32, H = 160, B = 32 1.21× / 1.30×, char-h256-b16-t150 (W_hh 1 MiB) 1.02–1.05× both;
@@ -340,12 +340,26 @@ struct Recurrent::Impl {
   // against 16 (ts-h64-b32-t50): LSTM 1.18× / 1.10×, GRU 1.13× / 1.15×; against 4: 1.01× /
   // 1.05×, 1.15× / 1.07×. With projections (whose extra phase per step needs every unit) there
   // are no row blocks.
+  // A batch of 8–15 samples runs as two blocks (of ⌊B/2⌋ and ⌈B/2⌉ samples) where the smaller
+  // block's step, 2·⌊B/2⌋·G·H·H_out FLOP, is at least 256 kFLOP (what a block of 8 samples of
+  // ts-h64-b32-t50 does, whose blocks pay) and W_hh fits in half an L2 (512 KiB), so that a
+  // core reading all of it for a few samples still finds it in cache. Measured against one
+  // block (5 alternations): LSTM I = 32, B = 8, H = 96 (295 kFLOP) 1.32× / 1.11×, H = 128
+  // 1.25× / 1.24×, H = 160 1.19× / 1.18×; I = 16, H = 112, B = 10 1.15× / 1.22×; I = 32,
+  // H = 128, B = 12 1.10× / 1.16×; GRU I = 32, H = 128, B = 8 (393 kFLOP) 1.37× / 1.14×.
+  // Outside: LSTM I = 8, H = 64, B = 12 (196 kFLOP) 1.08× / 0.95×; I = 32, H = 192, B = 8
+  // (W_hh 576 KiB) 0.97× / 0.97×.
   int64_t batch_blocks(int64_t batch_size) const {
     constexpr int64_t least_rows = 8, most = 8, weights_bytes = 1 << 20;
-    const int64_t w_hh_bytes = cfg.gate_count() * cfg.hidden_size * cfg.output_size() *
-                               static_cast<int64_t>(sizeof(float));
-    const bool eligible = w_hh_bytes <= weights_bytes && cfg.proj_size == 0;
-    return eligible ? std::clamp<int64_t>(batch_size / least_rows, 1, most) : 1;
+    constexpr int64_t small_batch_weights_bytes = 512 << 10, least_block_step_flop = 256 << 10;
+    const int64_t w_hh_floats = cfg.gate_count() * cfg.hidden_size * cfg.output_size();
+    const int64_t w_hh_bytes = w_hh_floats * static_cast<int64_t>(sizeof(float));
+    if (w_hh_bytes > weights_bytes || cfg.proj_size > 0) return 1;
+    if (batch_size >= 2 * least_rows) return std::min(batch_size / least_rows, most);
+    const bool two_blocks = batch_size >= least_rows &&
+                            w_hh_bytes <= small_batch_weights_bytes &&
+                            2 * (batch_size / 2) * w_hh_floats >= least_block_step_flop;
+    return two_blocks ? 2 : 1;
   }
   struct RowBlock {
     int64_t index;
