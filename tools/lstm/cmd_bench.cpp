@@ -383,7 +383,7 @@ void add_bench_command(CLI::App& app) {
   command
       ->add_option("--threads", o->threads,
                    "Threads the library may use (lstm::set_num_threads; default: the number of "
-                   "hardware threads); threads_used is how many a layer of this size and batch runs on (up to one per row block of 8+ samples where W_hh fits in a core's L2 and the batch has 16+; otherwise one where a step is too small to share)")
+                   "hardware threads); threads_used is how many a layer of this size and batch runs on (up to one per row block where W_hh fits in a core's L2: blocks of 8+ samples from a batch of 16+, two blocks of a batch of 8-15 where W_hh is at most 512 KiB and a block's step 256 kFLOP or more; otherwise one where a step is too small to share)")
       ->type_name("N")
       ->check(CLI::PositiveNumber);
   command
