@@ -7,6 +7,11 @@
 // "median_2t": ...}: the roofs are the best round over all sizes (the peak the machine reached;
 // on a shared machine the medians sink with the load), the medians the largest median over the
 // sizes. docs/performance.md uses the 2-thread roof.
+//
+// Then the other roof, of the layers whose step streams W_hh from beyond the L2 (batch 1): the
+// read bandwidth of 2 threads, each summing a buffer of its own over and over (2 MiB a thread:
+// the LSTM W_hh of H = 512 split between the cores; 8 MiB: that of H = 1024), one JSON object
+// per size {"stream_mib_per_thread": ..., "threads": 2, "gbs": median, "gbs_best": ...}.
 #include <omp.h>
 
 #include <algorithm>
@@ -15,6 +20,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.h"
@@ -51,6 +57,40 @@ double burst(int threads, dnnl_dim_t n, const std::vector<float>& a, const std::
                      static_cast<double>(n) / s / 1e9);
   }
   return median(gflops);
+}
+
+// GB/s of 2 threads each reading its own `mib` MiB `passes` times (the median of `rounds`
+// bursts, and the best).
+std::pair<double, double> read_bandwidth(double mib, int rounds) {
+  const std::size_t n = static_cast<std::size_t>(mib * (1 << 20) / sizeof(float));
+  constexpr int threads = 2, passes = 20;
+  std::vector<std::vector<float>> buffers(threads, std::vector<float>(n, 1.0f));
+  std::vector<double> gbs;
+  std::vector<float> totals(threads);
+  omp_set_num_threads(threads);
+  for (int r = 0; r < rounds; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads)
+    {
+      const std::size_t me = static_cast<std::size_t>(omp_get_thread_num());
+      const float* x = buffers[me].data();
+      float lanes[16] = {};  // independent sums, which the compiler vectorizes
+      for (int pass = 0; pass < passes; ++pass)
+        for (std::size_t i = 0; i < n; i += 16)
+#pragma omp simd
+          for (int l = 0; l < 16; ++l) lanes[l] += x[i + static_cast<std::size_t>(l)];
+      float total = 0;
+      for (float v : lanes) total += v;
+      totals[me] = total;
+    }
+    if (!(totals[0] > 0 && totals[1] > 0)) {  // the buffers hold ones: the sums are used
+      std::fprintf(stderr, "gemm_roof: wrong sums while reading\n");
+      std::exit(1);
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    gbs.push_back(threads * passes * static_cast<double>(n * sizeof(float)) / s / 1e9);
+  }
+  return {median(gbs), *std::max_element(gbs.begin(), gbs.end())};
 }
 
 }  // namespace
@@ -93,5 +133,10 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"roof_gflops_1t\":%.2f,\"roof_gflops_2t\":%.2f,\"median_1t\":%.2f,\"median_2t\":%.2f}\n",
       roof[1], roof[2], roof_median[1], roof_median[2]);
+  for (const double mib : {2.0, 8.0}) {
+    const auto [gbs, best] = read_bandwidth(mib, 5 * rounds);
+    std::printf("{\"stream_mib_per_thread\":%.0f,\"threads\":2,\"gbs\":%.1f,\"gbs_best\":%.1f}\n",
+                mib, gbs, best);
+  }
   return 0;
 }

@@ -86,13 +86,15 @@ def fmt_ms(ms):
 
 def measure_roof(roof_program):
     log("measuring the GEMM roof (dnnl_sgemm, 1 and 2 threads) ...")
-    roof = {"sizes": []}
+    roof = {"sizes": [], "stream": []}
     out = subprocess.run([roof_program, "--rounds", "3", "--min-time", "0.3"], check=True,
                          capture_output=True, text=True).stdout
     for line in out.splitlines():
         j = json.loads(line)
         if "roof_gflops_2t" in j:
             roof.update(j)
+        elif "stream_mib_per_thread" in j:
+            roof["stream"].append(j)
         else:
             roof["sizes"].append(j)
     return roof
@@ -204,6 +206,10 @@ def report(data):
         if roof["roof_gflops_2t"] < 1.5 * roof["roof_gflops_1t"]:
             print("(The 2-thread figure is far below twice the 1-thread one: the other core was busy with other work.)")
         print(f"Roof used for %: {roof2:.1f} GFLOP/s" + (" (given with --roof-gflops)." if roof.get("given_gflops_2t") else "."))
+        if roof.get("stream"):
+            print("Read bandwidth of 2 threads, each streaming a buffer of its own, median (best) GB/s: " + ", ".join(
+                f"{s['stream_mib_per_thread']:.0f} MiB a thread {s['gbs']:.1f} ({s['gbs_best']:.1f})" for s in roof["stream"])
+                + " (the bound of the batch-1 rows whose W_hh does not fit in the L2s).")
     else:
         print(f"Roof used for %: {roof2:.1f} GFLOP/s (given).")
     print()
