@@ -177,8 +177,9 @@ class Recurrent : public Layer {
 
   // The threads a forward or backward pass of this layer with `batch` samples runs on: at most
   // lstm::num_threads(); where W_hh fits in a core's L2 (1 MiB) and the batch has 16 samples or
-  // more, no more than its row blocks of 8 or more samples; otherwise no more than the chunks
-  // its hidden units are cut into, and one where a time step is too small to share
+  // more, no more than its row blocks of 8 or more samples (a batch of 8–15: two blocks where
+  // W_hh is at most 512 KiB and a block's step at least 256 kFLOP); otherwise no more than the
+  // chunks its hidden units are cut into, and one where a time step is too small to share
   // (docs/performance.md, Threads). Results never depend on it.
   int threads_used(int64_t batch) const;
 
