@@ -186,9 +186,8 @@ struct Recurrent::Impl {
     // block's rows of [H_prev | X] gathered
     Buffer stacked_inputs, stacked_product;
     Buffer dx_transposed;  // backward (accumulate), narrow inputs: (I, the member's rows) dXᵀ
-    // backward in row blocks (block_gradients): a block's rows gathered, (rows, G·H) dA_in and
-    // dA_rec, and the (rows, I) dX computed from them
-    Buffer gathered_d_gates, gathered_d_recurrent, gathered_dx;
+    // backward in row blocks (block_gradients): the (rows, I) dX of a block's rows
+    Buffer gathered_dx;
     // The A of the per-step product, h_{t−1} (forward) or dA_t (backward), prepared for the
     // GEMM (kernels::pack_a) by the member's first chunk of step `prepared_step` and used by
     // all its chunks of that step: packed_a holds the copy where the GEMM makes one.
@@ -364,6 +363,13 @@ struct Recurrent::Impl {
   struct RowBlock {
     int64_t index;
     Team::Range rows;  // the samples [rows.begin, rows.end) of the batch
+    // The row of sample b at step t in the backward's dA (d_gates, d_recurrent), which holds
+    // each block's rows together, step after step: (T, rows, ·) a block after the other, so
+    // that a block's weight gradients read its rows where they lie. With one block of all
+    // samples that is t·B + b, the (T, B, ·) of the other buffers.
+    int64_t grad_row(int64_t t, int64_t b, int64_t steps) const {
+      return rows.begin * steps + t * rows.size() + (b - rows.begin);
+    }
   };
   // Runs step(team, phase, chunk, block) for every chunk < chunk_count() of every phase <
   // phases of a direction's time loop, phase 0 (the packing of W_hh) for all samples, then the
@@ -723,12 +729,12 @@ struct Recurrent::Impl {
       float* packed_chunk = packed + chunk * packed_size;
       const int64_t t = reverse ? s : T - 1 - s;  // the forward order, reversed
       const float* g = trace.gates.data() + t * B * GH;
-      float* dg = d_gates + t * B * GH;
+      const auto dA_row = [&](int64_t b) { return block.grad_row(t, b, T) * GH; };
 
       if (part == 2) {
         // dh_{t−1} = dA_rec W_hh (+ dh ⊙ z for GRU), this chunk's outputs; a finished sample
         // passes dh through.
-        const float* d_rec_t = (is_gru ? d_recurrent : d_gates) + (t * B + b0) * GH;
+        const float* d_rec_t = (is_gru ? d_recurrent : d_gates) + dA_row(b0);
         kernels::sgemm_packed_ab(mine.prepare_a(s, n_rows, GH, d_rec_t, GH, isa),
                                  kernels::PackedB{packed_chunk, GH, n_out, isa}, 0.0f,
                                  d_h_prev + b0 * H_out + o0, H_out);
@@ -771,8 +777,8 @@ struct Recurrent::Impl {
       const float* dm_base = projected ? d_cell_out : d_h_total;  // ∂L/∂(o ⊙ tanh c_t) (LSTM)
       const int64_t dm_row = projected ? H : H_out;
       for (int64_t b = b0; b < b_end;) {
-        float* dg_b = dg + b * GH + u0;  // gate q of this chunk's units at dg_b + q·H
-        float* drec_b = is_gru ? d_recurrent + (t * B + b) * GH + u0 : nullptr;
+        float* dg_b = d_gates + dA_row(b) + u0;  // gate q of this chunk's units at dg_b + q·H
+        float* drec_b = is_gru ? d_recurrent + dA_row(b) + u0 : nullptr;
         if (!valid(b, t)) {
           for (int64_t q = 0; q < G; ++q) {
             std::fill(dg_b + q * H, dg_b + q * H + n, 0.0f);
@@ -810,7 +816,7 @@ struct Recurrent::Impl {
           continue;
         }
         for (; b < end; ++b) {
-          float* dg_r = dg + b * GH + u0;
+          float* dg_r = d_gates + dA_row(b) + u0;
           const float* gb = g + b * GH + u0;
           // h_t = φ(a):  da = dh ⊙ φ'(a), with tanh' = 1 − h², relu' = [h > 0]
           const bool is_tanh = cfg.cell == CellType::rnn_tanh;
@@ -822,7 +828,7 @@ struct Recurrent::Impl {
       // db_ih += Σ_b dA_in,t and db_hh += Σ_b dA_rec,t (the same sum but for GRU), this
       // chunk's gate columns and the block's samples, while the step's rows are in cache.
       for (int64_t q = 0; q < G && cfg.bias; ++q) {
-        const int64_t sums = block.index * GH + q * H + u0, from = (t * B + b0) * GH + q * H + u0;
+        const int64_t sums = block.index * GH + q * H + u0, from = dA_row(b0) + q * H + u0;
         add_column_sums(d_bias_in + sums, d_gates + from, n_rows, n, GH);
         if (is_gru) add_column_sums(d_bias_rec + sums, d_recurrent + from, n_rows, n, GH);
       }
@@ -893,8 +899,9 @@ struct Recurrent::Impl {
   // every step, so that no core reads what another wrote:
   //   [dW_hh | dW_ih]_k = dA_kᵀ [H_prev | X]_k   (GRU: dA_rec,kᵀ H_prev,k and dA_in,kᵀ X_k),
   //   dX_k = dx_beta·dX_k + dA_in,k W_ih,
-  // the rows gathered (contiguous) a few steps at a time, at most gathered_rows of them, and
-  // add_block_gradients then adds the blocks' weight gradients up in the blocks' order.
+  // a few steps at a time, at most gathered_rows rows: dA's lie together (RowBlock::grad_row),
+  // [H_prev | X]'s are gathered; add_block_gradients then adds the blocks' weight gradients up
+  // in the blocks' order.
   static constexpr int64_t gathered_rows = 2048;
   void block_gradients(const DirectionParams& p, const DirectionTrace& trace, const float* x,
                        int64_t I, const float* d_gates, const float* d_recurrent,
@@ -904,20 +911,17 @@ struct Recurrent::Impl {
     const int64_t b0 = block.rows.begin, rows = block.rows.size();
     const int64_t piece = std::max<int64_t>(1, gathered_rows / rows);  // steps gathered at once
     const int64_t most = std::min(T, piece) * rows;
-    // (most, ·): the block's rows of dA_in, dA_rec (GRU), [H_prev | X] and dX, step by step
-    float* d_in = mine.gathered_d_gates.get(most * GH);
-    float* d_rec = d_recurrent ? mine.gathered_d_recurrent.get(most * GH) : d_in;
+    // (most, ·): the block's rows of [H_prev | X] and dX, step by step
     float* stacked = mine.stacked_inputs.get(most * width);
     float* d_x = mine.gathered_dx.get(most * I);
     float* product = work.block_gradients.data() + block.index * GH * width;  // (G·H, width)
     for (int64_t t0 = 0; t0 < T; t0 += piece) {
       const int64_t t1 = std::min(T, t0 + piece), n = (t1 - t0) * rows;
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t from = t * B + b0, to = (t - t0) * rows;  // the block's rows at step t
-        copy_rows(d_in + to * GH, GH, d_gates + from * GH, GH, rows, GH);
-        if (d_recurrent) copy_rows(d_rec + to * GH, GH, d_recurrent + from * GH, GH, rows, GH);
-        stack_inputs(trace, x, I, from, rows, stacked + to * width);
-      }
+      for (int64_t t = t0; t < t1; ++t)  // the block's rows at step t
+        stack_inputs(trace, x, I, t * B + b0, rows, stacked + (t - t0) * rows * width);
+      // (n, G·H) dA_in and dA_rec (GRU) of these steps: the block's rows lie together (grad_row)
+      const float* d_in = d_gates + block.grad_row(t0, b0, T) * GH;
+      const float* d_rec = d_recurrent ? d_recurrent + block.grad_row(t0, b0, T) * GH : d_in;
       const float beta = t0 == 0 ? 0.0f : 1.0f;
       if (d_rec == d_in) {
         sgemm(Trans::yes, Trans::no, GH, width, n, d_in, GH, stacked, width, beta, product, width);
