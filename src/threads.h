@@ -56,16 +56,17 @@ enum class Joining { every, optional };
 void run_region(int threads, RegionFn fn, void* body, Joining joining = Joining::every);
 
 // Runs body(team) on min(threads, num_threads()) threads, the caller being member 0, and
-// returns when every member has returned from it. Flush-to-zero and denormals-are-zero are on
-// inside (denormals cannot slow a run down) and the caller's floating-point mode is restored
-// afterwards. A region started while another one runs (from another thread, or from inside a
-// region) runs on its caller alone: the work is split so that the results do not depend on it.
+// returns when every member that joined (`joining`) has returned from it. Flush-to-zero and
+// denormals-are-zero are on inside (denormals cannot slow a run down) and the caller's
+// floating-point mode is restored afterwards. A region started while another one runs (from
+// another thread, or from inside a region) runs on its caller alone: the work is split so that
+// the results do not depend on it.
 template <class Body>
-void run(int threads, Body&& body) {
+void run(int threads, Body&& body, Joining joining = Joining::every) {
   using Fn = std::remove_reference_t<Body>;
   run_region(
       threads, [](void* b, const Team& team) { (*static_cast<Fn*>(b))(team); },
-      const_cast<void*>(static_cast<const void*>(&body)));
+      const_cast<void*>(static_cast<const void*>(&body)), joining);
 }
 
 // Runs body(team, phase, chunk) once for every chunk < chunks of every phase < phases, on
@@ -124,10 +125,7 @@ void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, B
     }
   };
   // Any member can run every chunk, so one that comes late may stay out (Joining::optional).
-  using Member = decltype(member);
-  run_region(
-      size, [](void* m, const Team& team) { (*static_cast<Member*>(m))(team); },
-      const_cast<void*>(static_cast<const void*>(&member)), Joining::optional);
+  run(size, member, Joining::optional);
 }
 
 }  // namespace lstm::threads

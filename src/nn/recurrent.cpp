@@ -9,9 +9,9 @@
 //      nonlinearities and the state update (training keeps the activated gates in place of Gx);
 //   3. backward runs the time loop in reverse for the pointwise gradients and dh_{t−1} = dG_t W_hh,
 //      then three GEMMs over all T·B rows give dW_hh, dW_ih and dX.
-// A layer whose W_hh fits in a core's L2, with 16 samples or more, runs its time loops in row
-// blocks of samples instead, a thread per block (batch_blocks), with Gx and the GEMMs after the
-// loop computed block by block.
+// A layer whose W_hh fits in a core's L2, with 16 samples or more (8–15 where W_hh is smaller
+// and a step large enough), runs its time loops in row blocks of samples instead, a thread per
+// block (batch_blocks), with Gx and the GEMMs after the loop computed block by block.
 // Work buffers and traces live in the layer from call to call (Buffer), so a warm call does not
 // allocate or fault pages in. Internally everything is time-major (T, B, ·), so the rows of one
 // step are contiguous; the API is batch-first.
@@ -380,17 +380,12 @@ struct Recurrent::Impl {
   void run_time_loop(int64_t phases, Step&& step, BlockDone&& block_done) {
     const int64_t C = chunk_count(), blocks = batch_blocks(batch);
     const RowBlock all{0, {0, batch}};
-    if (blocks == 1) {
-      threads::run_phases(team_threads(), phases, C, chunk_order(),
-                          [&](const Team& team, int64_t phase, int64_t chunk) {
-                            step(team, phase, chunk, all);
-                          });
-      return;
-    }
-    threads::run_phases(team_threads(), 1, C, chunk_order(),
+    // the phases whose chunks the team shares: all of them, or in row blocks the packing only
+    threads::run_phases(team_threads(), blocks == 1 ? phases : 1, C, chunk_order(),
                         [&](const Team& team, int64_t phase, int64_t chunk) {
                           step(team, phase, chunk, all);
                         });
+    if (blocks == 1) return;
     // The blocks as the chunks of one phase: each member takes its own share first (the same
     // at every call, so that a block's rows stay in one core's caches from Gx to the
     // gradients), then any block nobody has taken, so that a member the OS deschedules holds
