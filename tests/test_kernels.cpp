@@ -262,6 +262,10 @@ TEST(KernelsGemm, BeyondCacheBlocksAndLstmShapes) {
         sgemm_matches_reference({Trans::no, Trans::yes, 16, 1024, 256, 0, 0, 0, 1.0f}, rng));
     EXPECT_TRUE(sgemm_matches_reference({Trans::no, Trans::yes, 1, 2048, 512, 0, 0, 0, 1.0f}, rng));
     EXPECT_TRUE(sgemm_matches_reference({Trans::yes, Trans::no, 256, 32, 400, 0, 0, 0, 1.0f}, rng));
+    // a weight gradient at batch 1 (k = T·B = 25): shallow blocks, whose tiles go along C's
+    // rows, in two column blocks
+    EXPECT_TRUE(
+        sgemm_matches_reference({Trans::yes, Trans::no, 300, 2100, 25, 5, 0, 1, 1.0f}, rng));
     EXPECT_TRUE(sgemm_matches_reference({Trans::no, Trans::no, 400, 32, 256, 0, 0, 0, 0.0f}, rng));
     // a deep product: float accumulation over k = 3000
     for (Trans ta : both)

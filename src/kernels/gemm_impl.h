@@ -431,6 +431,17 @@ struct Gemm {
   // C (m × n, row stride ldc) = beta·C + op(A)·op(B), op(A) (m × k) from a_source, op(B) (k × n)
   // from b_source; with a bias (n; then beta = 0), C = bias + op(A)·op(B), the bias added to
   // every row.
+  //
+  // The tiles of a block go down its row panels for each B panel (jr, then q): the B panel stays
+  // in L1 while the A block comes from L2. But in a shallow block (kc · nc at most
+  // kShallowBlockFloats: 256 KiB, a quarter of an L2, which then holds all of B's block) of a
+  // packed A (many rows: the weight gradients, k = T·B, into a C far larger than the caches), a
+  // tile does so little work that C's traffic decides: there the tiles go along the rows of each
+  // row panel (q, then jr), so that C streams in order, which the hardware prefetches, instead
+  // of jumping a row panel at every tile. A weight gradient of k = 25 into a C of 8 MiB in
+  // memory ran 1.35× faster so (medians 1.04 against 1.40 ms, one core). Each tile computes the
+  // same sums either way.
+  static constexpr int64_t kShallowBlockFloats = 64 * 1024;
   template <class ASource, class BSource>
   static void blocked(int64_t m, int64_t n, int64_t k, const ASource& a_source,
                       BSource& b_source, float beta, const float* bias, float* c, int64_t ldc) {
@@ -446,16 +457,20 @@ struct Gemm {
           const int64_t mc = smaller(MC, m - ic);
           const RowPanels panels(mc);
           const ABlock a_block = a_source.block(ic, mc, pc, kc);
-          for (int64_t jr = 0; jr < nc; jr += NR) {
+          const auto run_tile = [&](int64_t q, int64_t jr) {  // row panel q, B panel jr
             const BPanel b_panel = b_source.panel(jr);
-            const int cols = static_cast<int>(smaller(NR, nc - jr));
-            for (int64_t q = 0; q < panels.count; ++q) {
-              const int64_t first = panels.first_row(q);
-              tiles[a_block.direct][panels.height(q) - 1](
-                  kc, a_block.panel(first), a_block.row, b_panel.data, b_panel.stride, block_beta,
-                  block_bias ? block_bias + jc + jr : nullptr, c + (ic + first) * ldc + jc + jr,
-                  ldc, cols);
-            }
+            const int64_t first = panels.first_row(q);
+            tiles[a_block.direct][panels.height(q) - 1](
+                kc, a_block.panel(first), a_block.row, b_panel.data, b_panel.stride, block_beta,
+                block_bias ? block_bias + jc + jr : nullptr, c + (ic + first) * ldc + jc + jr, ldc,
+                static_cast<int>(smaller(NR, nc - jr)));
+          };
+          if (!a_block.direct && kc * nc <= kShallowBlockFloats) {
+            for (int64_t q = 0; q < panels.count; ++q)
+              for (int64_t jr = 0; jr < nc; jr += NR) run_tile(q, jr);
+          } else {
+            for (int64_t jr = 0; jr < nc; jr += NR)
+              for (int64_t q = 0; q < panels.count; ++q) run_tile(q, jr);
           }
         }
       }
