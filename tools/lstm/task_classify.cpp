@@ -55,7 +55,6 @@ constexpr int64_t kPatience = 3;
 constexpr double kMaxSeconds = 1200;
 constexpr int64_t kPredictBatch = 64;  // texts per forward pass when predicting
 
-
 // "subject,body" → {"subject", "body"}.
 std::vector<std::string> split_column_list(const std::string& list) {
   std::vector<std::string> columns;
