@@ -676,8 +676,9 @@ struct Recurrent::Impl {
       copy_floats(h, h_states + (T % 2) * B * H_out, B * H_out);
   }
 
-  // Backward of forward_direction. x (T, B, I) is the direction's input; dy (T, B, Y_width)
-  // holds the gradient of the layer output in columns [column, column + H_out); dh (B, H_out)
+  // Backward of forward_direction. x (T, B, I) is the direction's input; the gradient of the
+  // layer output for sample b at step t is at dy + t·dy_step + b·dy_row, in columns
+  // [column, column + H_out) (batch-first where it is the caller's d_output); dh (B, H_out)
   // and dc (B, H) hold the gradient of the final state and receive that of the initial state;
   // dx (T, B, I) = dx_beta·dx + the input gradient.
   // Phase 0 packs W_hh. Per step come the pointwise gradients of a range of units, then
@@ -689,8 +690,9 @@ struct Recurrent::Impl {
   // first). After the loop the GEMMs over all steps (accumulate) compute a range of output
   // columns each (the sums along T·B are never split).
   void backward_direction(const DirectionParams& p, const DirectionTrace& trace, const float* x,
-                          int64_t I, bool reverse, const float* dy, int64_t Y_width,
-                          int64_t column, float* dh, float* dc, float* dx, float dx_beta) {
+                          int64_t I, bool reverse, const float* dy, int64_t dy_step,
+                          int64_t dy_row, int64_t column, float* dh, float* dc, float* dx,
+                          float dx_beta) {
     const int64_t T = steps, B = batch, H = cfg.hidden_size, G = cfg.gate_count(), GH = G * H,
                   H_out = cfg.output_size(), P = cfg.proj_size, C = chunk_count();
     const bool is_lstm = cfg.cell == CellType::lstm, is_gru = cfg.cell == CellType::gru;
@@ -750,11 +752,11 @@ struct Recurrent::Impl {
 
       // ∂L/∂h_t = dh (from later steps) + dy_t, this chunk's outputs
       for (int64_t b = b0; b < b_end; ++b) {
-        const float* dy_row = dy + (t * B + b) * Y_width + column + o0;
+        const float* dy_tb = dy + t * dy_step + b * dy_row + column + o0;
         float* dht = d_h_total + b * H_out + o0;
         const float* dh_b = dh + b * H_out + o0;
         if (valid(b, t))
-          for (int64_t j = 0; j < n_out; ++j) dht[j] = dh_b[j] + dy_row[j];
+          for (int64_t j = 0; j < n_out; ++j) dht[j] = dh_b[j] + dy_tb[j];
         else
           std::fill(dht, dht + n_out, 0.0f);
         if (projected) copy_floats(d_h_proj + (t * B + b) * P + o0, dht, n_out);
@@ -1350,14 +1352,23 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
     grads.d_c0.check_shape({L * D, B, H}, name + ": d_c_n");
   }
 
-  // (T, B, D·H_out) the gradient of the current layer's output
-  float* dy = m.work.gradient_io[0].get(T * B * D * H_out);
+  // The gradient of the current layer's output: the last layer's read where it lies, batch-first
+  // (B, T, D·H_out), the others' time-major (T, B, D·H_out); step t of sample b at
+  // dy + t·dy_step + b·dy_row.
+  const float* dy;
+  int64_t dy_step, dy_row;
   if (cfg.return_sequences) {
     d_output.check_shape({B, T, D * H_out}, name + ": d_output");
-    swap_batch_and_time(d_output.data(), B, T, D * H_out, dy);
+    dy = d_output.data();
+    dy_step = D * H_out;
+    dy_row = T * D * H_out;
   } else {
     d_output.check_shape({B, D * H_out}, name + ": d_output");
-    std::fill(dy, dy + T * B * D * H_out, 0.0f);
+    float* zeros = m.work.gradient_io[0].get(T * B * D * H_out);  // no gradient at the steps
+    std::fill(zeros, zeros + T * B * D * H_out, 0.0f);
+    dy = zeros;
+    dy_step = B * D * H_out;
+    dy_row = D * H_out;
     for (int64_t d = 0; d < D; ++d)
       for (int64_t b = 0; b < B; ++b) {
         float* dh = grads.d_h0.data() + (((L - 1) * D + d) * B + b) * H_out;
@@ -1373,7 +1384,7 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
     for (int64_t d = 0; d < D; ++d) {
       const int64_t state = layer * D + d;
       m.backward_direction(m.params[state], lt.direction[d], lt.input.data(), I, d == 1, dy,
-                           D * H_out, d * H_out, grads.d_h0.data() + state * B * H_out,
+                           dy_step, dy_row, d * H_out, grads.d_h0.data() + state * B * H_out,
                            is_lstm ? grads.d_c0.data() + state * B * H : nullptr, dx,
                            d == 0 ? 0.0f : 1.0f);
     }
@@ -1382,6 +1393,8 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
       for (int64_t i = 0; i < T * B * I; ++i) dx[i] *= mask[i];
     }
     dy = dx;
+    dy_step = B * I;
+    dy_row = I;
   }
   grads.d_input = Tensor::uninitialized({B, T, cfg.input_size});
   swap_batch_and_time(dy, T, B, cfg.input_size, grads.d_input.data());
