@@ -7,7 +7,8 @@
 //            block into panels of at most MR rows (k-major), or read in place when it is A
 //            itself with at most 3·MR rows (then k is cut into the longer blocks of KC_DIRECT:
 //            no A block has to stay in cache, and each tile stores C fewer times); op(B) comes
-//            as panels of NR columns (k-major) — packed per block, packed once beforehand
+//            as panels of NR columns (k-major) — packed per block (a panel at a time, as the
+//            tiles first reach it), packed once beforehand
 //            (sgemm_packed), or read in place when trans_b = no and op(A) has at most 3·MR
 //            rows (each element of B then serves at most three row panels, which find it in
 //            cache, so copying B would cost more than it saves).
@@ -261,19 +262,27 @@ struct Gemm {
     int64_t stride;
   };
 
-  // Each kc × nc block of op(B) packed into the thread's scratch when the loops reach it.
+  // Each kc × nc block of op(B) packed into the thread's scratch, a panel at a time as the tiles
+  // first ask for it (the loops ask in order of jr), so that a panel is still in the L1 or L2
+  // when its tiles read it, where the whole block would have gone out to the L3 or memory and
+  // come back (a block of 1024 × 2048 is 8 MiB: the input projection of 25 rows at H = 1024).
   struct PackPerBlock {
     Trans trans_b;
     const float* b;
     int64_t ldb;
     float* buffer;  // depth block × NC (or n rounded up to NR where that is less)
-    int64_t kc = 0;
-    void prepare(int64_t jc, int64_t nc, int64_t pc, int64_t block_kc) {
-      kc = block_kc;
-      for (int64_t jr = 0; jr < nc; jr += NR)
-        pack_b_panel(trans_b, b, ldb, pc, kc, jc + jr, smaller(NR, nc - jr), buffer + jr * kc);
+    int64_t jc = 0, nc = 0, pc = 0, kc = 0;
+    int64_t packed = 0;  // columns of the block packed so far
+    void prepare(int64_t block_jc, int64_t block_nc, int64_t block_pc, int64_t block_kc) {
+      jc = block_jc, nc = block_nc, pc = block_pc, kc = block_kc;
+      packed = 0;
     }
-    BPanel panel(int64_t jr) const { return {buffer + jr * kc, NR}; }
+    BPanel panel(int64_t jr) {
+      for (; packed <= jr; packed += NR)
+        pack_b_panel(trans_b, b, ldb, pc, kc, jc + packed, smaller(NR, nc - packed),
+                     buffer + packed * kc);
+      return {buffer + jr * kc, NR};
+    }
   };
 
   // op(B) = B (k × n) read where it lies; only a last panel narrower than NR is copied (a full
