@@ -271,10 +271,14 @@ struct Gemm {
     const float* b;
     int64_t ldb;
     float* buffer;  // depth block × NC (or n rounded up to NR where that is less)
-    int64_t jc = 0, nc = 0, pc = 0, kc = 0;
-    int64_t packed = 0;  // columns of the block packed so far
+    int64_t jc = 0, nc = 0;  // the block's columns [jc, jc + nc)
+    int64_t pc = 0, kc = 0;  // and depth [pc, pc + kc)
+    int64_t packed = 0;      // columns of the block packed so far
     void prepare(int64_t block_jc, int64_t block_nc, int64_t block_pc, int64_t block_kc) {
-      jc = block_jc, nc = block_nc, pc = block_pc, kc = block_kc;
+      jc = block_jc;
+      nc = block_nc;
+      pc = block_pc;
+      kc = block_kc;
       packed = 0;
     }
     BPanel panel(int64_t jr) {
