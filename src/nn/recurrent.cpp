@@ -678,7 +678,8 @@ struct Recurrent::Impl {
 
   // Backward of forward_direction. x (T, B, I) is the direction's input; the gradient of the
   // layer output for sample b at step t is at dy + t·dy_step + b·dy_row, in columns
-  // [column, column + H_out) (batch-first where it is the caller's d_output); dh (B, H_out)
+  // [column, column + H_out) (batch-first where it is the caller's d_output; dy null where the
+  // steps' outputs have none: a layer that returns its final states only); dh (B, H_out)
   // and dc (B, H) hold the gradient of the final state and receive that of the initial state;
   // dx (T, B, I) = dx_beta·dx + the input gradient.
   // Phase 0 packs W_hh. Per step come the pointwise gradients of a range of units, then
@@ -752,13 +753,16 @@ struct Recurrent::Impl {
 
       // ∂L/∂h_t = dh (from later steps) + dy_t, this chunk's outputs
       for (int64_t b = b0; b < b_end; ++b) {
-        const float* dy_tb = dy + t * dy_step + b * dy_row + column + o0;
         float* dht = d_h_total + b * H_out + o0;
         const float* dh_b = dh + b * H_out + o0;
-        if (valid(b, t))
-          for (int64_t j = 0; j < n_out; ++j) dht[j] = dh_b[j] + dy_tb[j];
-        else
+        if (!valid(b, t)) {
           std::fill(dht, dht + n_out, 0.0f);
+        } else if (dy) {
+          const float* dy_tb = dy + t * dy_step + b * dy_row + column + o0;
+          for (int64_t j = 0; j < n_out; ++j) dht[j] = dh_b[j] + dy_tb[j];
+        } else {
+          copy_floats(dht, dh_b, n_out);
+        }
         if (projected) copy_floats(d_h_proj + (t * B + b) * P + o0, dht, n_out);
       }
       if (projected && part == 0) return;
@@ -1353,10 +1357,11 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
   }
 
   // The gradient of the current layer's output: the last layer's read where it lies, batch-first
-  // (B, T, D·H_out), the others' time-major (T, B, D·H_out); step t of sample b at
+  // (B, T, D·H_out), or none at the steps where it returns its final states only (those get
+  // d_output through d_h0); the others' time-major (T, B, D·H_out); step t of sample b at
   // dy + t·dy_step + b·dy_row.
-  const float* dy;
-  int64_t dy_step, dy_row;
+  const float* dy = nullptr;
+  int64_t dy_step = 0, dy_row = 0;
   if (cfg.return_sequences) {
     d_output.check_shape({B, T, D * H_out}, name + ": d_output");
     dy = d_output.data();
@@ -1364,11 +1369,6 @@ RecurrentGradients Recurrent::backward_sequence(const Tensor& d_output, const Te
     dy_row = T * D * H_out;
   } else {
     d_output.check_shape({B, D * H_out}, name + ": d_output");
-    float* zeros = m.work.gradient_io[0].get(T * B * D * H_out);  // no gradient at the steps
-    std::fill(zeros, zeros + T * B * D * H_out, 0.0f);
-    dy = zeros;
-    dy_step = B * D * H_out;
-    dy_row = D * H_out;
     for (int64_t d = 0; d < D; ++d)
       for (int64_t b = 0; b < B; ++b) {
         float* dh = grads.d_h0.data() + (((L - 1) * D + d) * B + b) * H_out;
