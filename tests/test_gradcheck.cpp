@@ -12,6 +12,7 @@
 // catches any wrong term (a missing or misplaced one is O(1) relative).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -31,19 +32,24 @@ using namespace lstm::reference;
 constexpr double kStep = 1e-5;
 constexpr double kGradientTolerance = 1e-5;
 
-// ∂loss/∂v_k ≈ (loss(v + h·e_k) − loss(v − h·e_k)) / 2h for every element v_k of values, which
-// loss reads; each element is restored after its two evaluations.
+// ∂loss/∂v_k ≈ (loss(v + h·e_k) − loss(v − h·e_k)) / 2h for element v_k of values, which loss
+// reads; the element is restored after its two evaluations.
+double central_difference(Array& values, std::size_t k, const std::function<double()>& loss,
+                          double step = kStep) {
+  const double saved = values.data[k];
+  values.data[k] = saved + step;
+  const double plus = loss();
+  values.data[k] = saved - step;
+  const double minus = loss();
+  values.data[k] = saved;
+  return (plus - minus) / (2.0 * step);
+}
+
+// central_difference for every element of values.
 Array numerical_gradient(Array& values, const std::function<double()>& loss, double step = kStep) {
   Array gradient(values.shape);
-  for (std::size_t k = 0; k < values.data.size(); ++k) {
-    const double saved = values.data[k];
-    values.data[k] = saved + step;
-    const double plus = loss();
-    values.data[k] = saved - step;
-    const double minus = loss();
-    values.data[k] = saved;
-    gradient.data[k] = (plus - minus) / (2.0 * step);
-  }
+  for (std::size_t k = 0; k < values.data.size(); ++k)
+    gradient.data[k] = central_difference(values, k, loss, step);
   return gradient;
 }
 
@@ -145,6 +151,58 @@ void check_recurrent_gradients(const RecurrentCase& c, uint64_t seed) {
   }
 }
 
+// `actual`, a gradient of values, against central differences of loss at `samples` random
+// elements: max |actual_k − numerical_k| ≤ tolerance · max |actual| (close_to's measure, with
+// the scale taken from the float gradient, since the numerical one is known at the samples only).
+::testing::AssertionResult close_at_samples(const Tensor& actual, Array& values,
+                                            const std::function<double()>& loss, int samples,
+                                            Rng& rng, const std::string& what) {
+  if (actual.shape() != values.shape) return ::testing::AssertionFailure() << what << ": shape";
+  double scale = 0.0, error = 0.0;
+  for (float v : actual) scale = std::max(scale, std::abs(static_cast<double>(v)));
+  for (int sample = 0; sample < samples; ++sample) {
+    const auto k = static_cast<std::size_t>(rng.next_u64() % values.data.size());
+    error = std::max(error, std::abs(actual.data()[k] - central_difference(values, k, loss)));
+  }
+  if (error <= kGradientTolerance * scale) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ": relative error " << error / scale << " > "
+                                       << kGradientTolerance;
+}
+
+// Layers whose steps compute their own rows of Gx (Recurrent's input_in_steps: 16 samples or
+// more, W_hh over the 1 MiB of row blocks, the weights within 16 MiB), every cell, with initial
+// states and lengths: the gradients at 12 random elements of each parameter, the input and the
+// initial states (the layers are too large to difference every element).
+TEST(Gradcheck, InputProjectionInTheSteps) {
+  for (CellType cell : {CellType::lstm, CellType::gru, CellType::rnn_tanh}) {
+    const RecurrentConfig config{.cell = cell,
+                                 .input_size = 6,
+                                 .hidden_size = cell == CellType::lstm  ? 260
+                                                : cell == CellType::gru ? 300
+                                                                        : 520};
+    const RecurrentCase c{
+        .config = config, .batch = 16, .steps = 2, .with_h0 = true, .with_lengths = true};
+    const std::string what = c.describe();
+    RecurrentProblem problem(c, 600 + static_cast<uint64_t>(cell));
+    problem.layer.zero_grad();
+    const RecurrentGradients gradients = problem.layer.backward_sequence(
+        problem.w, &problem.w_h, problem.w_c.empty() ? nullptr : &problem.w_c);
+    const std::function<double()> loss = [&] { return problem.reference_loss(); };
+    Rng rng(700);
+    constexpr int samples = 12;
+    for (const ParameterRef& p : problem.layer.parameters())
+      EXPECT_TRUE(close_at_samples(*p.grad, problem.parameters.at(p.name), loss, samples, rng,
+                                   what + ": gradient of " + p.name));
+    EXPECT_TRUE(close_at_samples(gradients.d_input, problem.input.x, loss, samples, rng,
+                                 what + ": d_input"));
+    EXPECT_TRUE(close_at_samples(gradients.d_h0, problem.input.h0, loss, samples, rng,
+                                 what + ": d_h0"));
+    if (cell == CellType::lstm)
+      EXPECT_TRUE(close_at_samples(gradients.d_c0, problem.input.c0, loss, samples, rng,
+                                   what + ": d_c0"));
+  }
+}
+
 // The variants every cell is checked in: one layer; initial states; bidirectional with lengths;
 // two layers; only the last step out (with lengths and both directions); no bias; dropout 0.5
 // between two layers; a batch large enough for row blocks.
@@ -195,6 +253,10 @@ TEST(Gradcheck, LSTMProjection) {
   check_recurrent_gradients({.config = config, .batch = 3, .with_h0 = true, .with_lengths = true}, 201);
   config.return_sequences = false;
   check_recurrent_gradients({.config = config, .batch = 3, .with_lengths = true}, 202);
+  // 17 samples: with a projection, one block whose steps compute their own rows of Gx
+  // (Recurrent's input_in_steps)
+  check_recurrent_gradients({.config = base, .batch = 17, .steps = 3, .with_h0 = true,
+                             .with_lengths = true}, 203);
 }
 
 TEST(Gradcheck, GRU) { check_variants(CellType::gru, 300); }

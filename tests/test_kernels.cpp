@@ -428,11 +428,11 @@ TEST(KernelsPackedGemm, SameAsUnpackedWhereSaid) {
   });
 }
 
-// op(A) prepared once by pack_a gives, with sgemm_packed_ab, C bit for bit as sgemm_packed
-// (which prepares it block by block), for every way of reading A: in place (few rows), in place
-// from rows a line longer (few rows 1024 floats apart, whose rows pack_a copies), packed
-// panels (more rows, either trans_a), over several depth and row blocks; and several B use one
-// packed A (as the chunks of a time step do).
+// op(A) prepared once by pack_a gives, with sgemm_packed_ab and sgemm_packed_ab_bias, C bit for
+// bit as sgemm_packed and sgemm_packed_bias (which prepare it block by block), for every way of
+// reading A: in place (few rows), in place from rows a line longer (few rows 1024 floats apart,
+// whose rows pack_a copies), packed panels (more rows, either trans_a), over several depth and
+// row blocks; and several B use one packed A (as the chunks of a time step do).
 TEST(KernelsPackedGemm, PackedAGivesTheSameBits) {
   for_each_isa([](Isa isa) {
     std::mt19937 rng(9);
@@ -462,6 +462,14 @@ TEST(KernelsPackedGemm, PackedAGivesTheSameBits) {
           const GemmReference ref = reference_gemm(g, x);
           EXPECT_TRUE(gemm_result_close(g, actual, ref, gemm_tolerance(k)));
         }
+        std::vector<float> bias(static_cast<size_t>(n));
+        for (float& v : bias) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+        std::vector<float> expected = x.c, actual = x.c;
+        kernels::sgemm_packed_bias(ta, m, x.a.data(), g.lda(), b, bias.data(), expected.data(),
+                                   g.ldc());
+        kernels::sgemm_packed_ab_bias(a, b, bias.data(), actual.data(), g.ldc());
+        EXPECT_EQ(std::memcmp(expected.data(), actual.data(), expected.size() * sizeof(float)), 0)
+            << g.describe() << ", with a bias";
       }
   });
 }

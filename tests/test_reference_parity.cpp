@@ -153,6 +153,45 @@ TEST(ReferenceParity, RowBlocks) {
   }
 }
 
+// Batches of 16 to 19 samples of layers whose W_hh exceeds the 1 MiB of row blocks (and whose
+// weights are within 16 MiB), or that have a projection: each step computes its own rows of Gx
+// (Recurrent's input_in_steps), inference and training, every cell, both directions, two
+// layers (the second's input 2·H wide, over 512: other depth blocks than one GEMM for all
+// steps), with lengths and without biases.
+TEST(ReferenceParity, InputProjectionInTheSteps) {
+  const CellType cells[] = {CellType::lstm, CellType::gru, CellType::rnn_tanh, CellType::rnn_relu};
+  for (uint64_t seed = 7000; seed < 7008; ++seed) {
+    Case c;
+    c.seed = seed;
+    c.config.cell = cells[seed % 4];
+    c.config.input_size = 5 + static_cast<int64_t>(seed % 3);
+    // W_hh = G·H² floats: over 1 MiB from H = 257 (LSTM), 296 (GRU), 513 (RNN)
+    c.config.hidden_size = c.config.cell == CellType::lstm  ? 260
+                           : c.config.cell == CellType::gru ? 300
+                                                            : 520;
+    c.config.num_layers = seed < 7004 ? 1 : 2;
+    c.config.bidirectional = seed >= 7004;
+    c.config.bias = seed % 3 != 0;
+    c.batch = 16 + static_cast<int64_t>(seed % 4);
+    c.steps = 3;
+    c.with_h0 = true;
+    c.with_lengths = seed % 2 == 1;
+    Prepared p(c);
+    const RecurrentOutput expected = p.run_reference();
+    expect_close(p.run_float({}), expected, c.config, c.describe());
+    expect_close(p.run_float({.training = true}), expected, c.config, c.describe() + " training");
+  }
+  // a small layer with a projection (no row blocks), batch 16
+  Case c = random_case(CellType::lstm, 7100);
+  c.config.hidden_size = 40;
+  c.config.proj_size = 11;
+  c.batch = 16;
+  Prepared p(c);
+  const RecurrentOutput expected = p.run_reference();
+  expect_close(p.run_float({}), expected, c.config, c.describe());
+  expect_close(p.run_float({.training = true}), expected, c.config, c.describe() + " training");
+}
+
 // Batches of 8 to 15 samples of layers whose W_hh is at most 512 KiB and whose step of half the
 // batch is at least 256 kFLOP: two row blocks (Recurrent's batch_blocks), inference and training.
 TEST(ReferenceParity, TwoRowBlocksOfASmallBatch) {

@@ -141,7 +141,16 @@ void sgemm_packed_ab(const PackedA& a, const PackedB& b, float beta, float* c, i
   if (b.k <= 0)
     scale_rows(a.m, b.n, beta, c, ldc);
   else
-    gemm_for(b.isa).sgemm_packed_ab(a, b, beta, c, ldc);
+    gemm_for(b.isa).sgemm_packed_ab(a, b, beta, nullptr, c, ldc);
+}
+
+void sgemm_packed_ab_bias(const PackedA& a, const PackedB& b, const float* bias, float* c,
+                          int64_t ldc) {
+  if (a.m <= 0 || b.n <= 0) return;
+  if (b.k <= 0)
+    rows_from_bias(a.m, b.n, bias, c, ldc);
+  else
+    gemm_for(b.isa).sgemm_packed_ab(a, b, 0.0f, bias, c, ldc);
 }
 
 bool sgemm_same_as_packed(Trans trans_b, int64_t m, Isa isa) {

@@ -643,11 +643,12 @@ struct Gemm {
     Prepacked source{b.data, b.k};
     blocked(m, b.n, b.k, PackAPerBlock(trans_a, m, b.k, a, lda), source, 0.0f, bias, c, ldc);
   }
-  // C = beta·C + op(A)·B with op(A) prepared by pack_a_all and B packed by pack_b.
-  static void sgemm_packed_ab(const PackedA& a, const PackedB& b, float beta, float* c,
-                              int64_t ldc) {
+  // C = beta·C + op(A)·B, or bias + op(A)·B, with op(A) prepared by pack_a_all and B packed by
+  // pack_b.
+  static void sgemm_packed_ab(const PackedA& a, const PackedB& b, float beta, const float* bias,
+                              float* c, int64_t ldc) {
     Prepacked source{b.data, b.k};
-    blocked(a.m, b.n, b.k, PrepackedA(a), source, beta, nullptr, c, ldc);
+    blocked(a.m, b.n, b.k, PrepackedA(a), source, beta, bias, c, ldc);
   }
 
   // Whether product() takes the blocked way, as the packed entry points always do.

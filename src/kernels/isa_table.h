@@ -31,8 +31,9 @@ struct GemmTable {
   int64_t (*packed_a_size)(Trans trans_a, int64_t m, int64_t k, int64_t lda);
   // pack_a for m, k ≥ 1 into out (packed_a_size floats).
   void (*pack_a)(Trans trans_a, int64_t m, int64_t k, const float* a, int64_t lda, float* out);
-  // sgemm_packed_ab for a.m, b.n, b.k ≥ 1.
-  void (*sgemm_packed_ab)(const PackedA& a, const PackedB& b, float beta, float* c, int64_t ldc);
+  // sgemm_packed_ab (bias null) and sgemm_packed_ab_bias (beta 0) for a.m, b.n, b.k ≥ 1.
+  void (*sgemm_packed_ab)(const PackedA& a, const PackedB& b, float beta, const float* bias,
+                          float* c, int64_t ldc);
 };
 
 struct ActivationTable {

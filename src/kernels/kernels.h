@@ -102,6 +102,10 @@ PackedA pack_a(Trans trans_a, int64_t m, int64_t k, const float* a, int64_t lda,
 // C = beta·C + op(A)·B with both prepared (a.k = b.k, a.isa = b.isa): bit for bit the C of
 // sgemm_packed(a.trans_a, a.m, a.data, a.lda, b, beta, c, ldc).
 void sgemm_packed_ab(const PackedA& a, const PackedB& b, float beta, float* c, int64_t ldc);
+// C = bias + op(A)·B with both prepared, bias (b.n) added to every row: bit for bit the C of
+// sgemm_packed_bias(a.trans_a, a.m, a.data, a.lda, b, bias, c, ldc).
+void sgemm_packed_ab_bias(const PackedA& a, const PackedB& b, const float* bias, float* c,
+                          int64_t ldc);
 // Whether sgemm and sgemm_bias with this trans_b and m rows compute C as sgemm_packed and
 // sgemm_packed_bias do on `isa`'s path (the same tiles over the same values in the same order,
 // so the same bits), so that a caller holding B packed may use it instead: true except where a

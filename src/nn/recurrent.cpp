@@ -3,7 +3,9 @@
 //
 // Shape of the computation (docs/math.md has the equations and the derivation of backward):
 //   1. before the time loop, one GEMM gives the input projection of every step,
-//        Gx (T·B, G·H) = X (T·B, I) · W_ihᵀ + b_ih (+ b_hh for LSTM and RNN);
+//        Gx (T·B, G·H) = X (T·B, I) · W_ihᵀ + b_ih (+ b_hh for LSTM and RNN)
+//      (or, where the batch is large and the weights fit in the L3, each step computes its own
+//      rows of Gx just before its recurrent product: input_in_steps);
 //   2. per step only the recurrent product h_{t−1} W_hhᵀ remains; one fused pass per row
 //      (kernels::lstm_step, gru_step) adds it to the step's rows of Gx and runs the gate
 //      nonlinearities and the state update (training keeps the activated gates in place of Gx);
@@ -19,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -173,9 +176,28 @@ struct Recurrent::Impl {
     Buffer w_hh;  // W_hh packed per chunk for the per-step GEMM (forward/backward_direction)
     BufferOf<uint16_t> w_hh_bf16;  // W_hh packed per chunk in bfloat16 (ForwardContext::bf16_weights)
     Buffer bias;  // (G·H) the bias added to Gx (projection_bias)
-    Buffer w_ih;  // W_ihᵀ packed for Gx in row blocks (forward_direction)
+    Buffer w_ih;  // W_ihᵀ packed for Gx in row blocks, or per chunk (input_in_steps)
+    Buffer chunk_bias;  // (C, G·w_pad) the bias of Gx by chunk (bias_by_chunk; input_in_steps)
     Buffer block_gradients;  // (blocks, G·H, H_out + I) row blocks' [dW_hh | dW_ih] (backward)
   } work;
+
+  // An A (m × k, row stride lda) prepared for the GEMM (kernels::pack_a) at step `step`: packed
+  // holds the copy where the GEMM makes one.
+  struct StepA {
+    Buffer packed;
+    kernels::PackedA view;
+    int64_t step = -1;
+    // A of step s, prepared unless it is already.
+    const kernels::PackedA& prepare(int64_t s, int64_t m, int64_t k, const float* a, int64_t lda,
+                                    kernels::Isa isa) {
+      if (step != s) {
+        float* out = packed.get(kernels::packed_a_size(Trans::no, m, k, lda, isa));
+        view = kernels::pack_a(Trans::no, m, k, a, lda, out, isa);
+        step = s;
+      }
+      return view;
+    }
+  };
 
   // What each team member keeps for itself, for the chunk it is working on.
   struct alignas(64) MemberWork {  // a line of its own: members write theirs at every step
@@ -188,28 +210,20 @@ struct Recurrent::Impl {
     Buffer dx_transposed;  // backward (accumulate), narrow inputs: (I, the member's rows) dXᵀ
     // backward in row blocks (block_gradients): the (rows, I) dX of a block's rows
     Buffer gathered_dx;
-    // The A of the per-step product, h_{t−1} (forward) or dA_t (backward), prepared for the
-    // GEMM (kernels::pack_a) by the member's first chunk of step `prepared_step` and used by
-    // all its chunks of that step: packed_a holds the copy where the GEMM makes one.
-    Buffer packed_a;
-    kernels::PackedA prepared;
-    int64_t prepared_step = -1;
-    // The step's A, prepared at this member's first chunk of step s.
-    const kernels::PackedA& prepare_a(int64_t s, int64_t m, int64_t k, const float* a, int64_t lda,
-                                      kernels::Isa isa) {
-      if (prepared_step != s) {
-        float* out = packed_a.get(kernels::packed_a_size(Trans::no, m, k, lda, isa));
-        prepared = kernels::pack_a(Trans::no, m, k, a, lda, out, isa);
-        prepared_step = s;
-      }
-      return prepared;
-    }
+    // forward, where the steps compute their own Gx (input_in_steps): (B, G·w_pad) the chunk's
+    // columns of x_t W_ihᵀ + bias
+    Buffer input;
+    // The A of the per-step products, h_{t−1} (forward) or dA_t (backward), and x_t (forward,
+    // input_in_steps), each prepared for the GEMM by the member's first chunk of a step and used
+    // by all its chunks of that step.
+    StepA recurrent_a, input_a;
+    void forget_prepared() { recurrent_a.step = input_a.step = -1; }
   };
   std::vector<MemberWork> member_work;  // [team member]
   // At the start of a direction's pass: one MemberWork a thread, none holding a prepared A.
   void start_members() {
     member_work.resize(static_cast<std::size_t>(num_threads()));
-    for (MemberWork& member : member_work) member.prepared_step = -1;
+    for (MemberWork& member : member_work) member.forget_prepared();
   }
 
   // What freeze_weights() keeps: every parameter as it was then, and of each direction W_hh
@@ -221,6 +235,9 @@ struct Recurrent::Impl {
     std::vector<Tensor> values;  // as Impl::values
     std::vector<Buffer> w_hh;    // [layer · D + direction] (C · R · H_out)
     std::vector<Buffer> w_ih;    // [layer · D + direction] packed_b_size(I_l, G·H)
+    // [layer · D + direction] (C · R · I_l) W_ih packed per chunk as W_hh, for layers whose
+    // weights let the steps compute their own Gx (input_in_steps); empty for the others
+    std::vector<Buffer> w_ih_chunks;
     std::vector<BufferOf<uint16_t>> w_hh_bf16;  // [layer · D + direction] C · packed_b_bf16_size
     std::vector<bool> has_w_hh_bf16;            // [layer · D + direction] w_hh_bf16 filled
     kernels::Isa isa = kernels::Isa::scalar;
@@ -273,21 +290,33 @@ struct Recurrent::Impl {
     return threads::split(count, chunk_count(), chunk, granule);
   }
 
-  // W_hhᵀ of each chunk's units, packed for the per-step product on `isa`'s path: chunk k's gate
-  // q is panels [q·w_pad, (q + 1)·w_pad) of its R = G·w_pad columns (w_pad: the chunk's width
-  // rounded up to the panel width, zero-padded), so that one product gives rec (B, R).
+  // W_hhᵀ (and, where the steps compute their own Gx, W_ihᵀ) of each chunk's units, packed for
+  // the per-step products on `isa`'s path: chunk k's gate q is panels [q·w_pad, (q + 1)·w_pad)
+  // of its R = G·w_pad columns (w_pad: the chunk's width rounded up to the panel width,
+  // zero-padded), so that one product gives rec (B, R).
   int64_t packed_chunk_width(kernels::Isa isa) const {  // w_pad
     return round_up(chunk_of(cfg.hidden_size, 0).size(), kernels::packed_b_panel_width(isa));
   }
-  // Packs chunk `chunk` of w_hh (G·H, H_out) into packed + chunk·R·H_out.
-  void pack_recurrent_chunk(const float* w_hh, int64_t chunk, float* packed,
-                            kernels::Isa isa) const {
-    const int64_t G = cfg.gate_count(), H = cfg.hidden_size, H_out = cfg.output_size();
+  // Packs chunk `chunk` of w (G·H, depth) into packed + chunk·R·depth.
+  void pack_chunk(const float* w, int64_t depth, int64_t chunk, float* packed,
+                  kernels::Isa isa) const {
+    const int64_t G = cfg.gate_count(), H = cfg.hidden_size;
     const int64_t w_pad = packed_chunk_width(isa), R = G * w_pad;
     const Team::Range units = chunk_of(H, chunk);
     for (int64_t q = 0; q < G; ++q)
-      kernels::pack_b(Trans::yes, H_out, units.size(), w_hh + (q * H + units.begin) * H_out, H_out,
-                      packed + chunk * R * H_out + q * w_pad * H_out, isa);
+      kernels::pack_b(Trans::yes, depth, units.size(), w + (q * H + units.begin) * depth, depth,
+                      packed + chunk * R * depth + q * w_pad * depth, isa);
+  }
+  // The bias (G·H) in the columns of the chunks' packed weights: (C, R), zero in the padding.
+  void bias_by_chunk(const float* bias, float* out, kernels::Isa isa) const {
+    const int64_t G = cfg.gate_count(), H = cfg.hidden_size;
+    const int64_t w_pad = packed_chunk_width(isa), R = G * w_pad;
+    std::fill(out, out + chunk_count() * R, 0.0f);
+    for (int64_t chunk = 0; chunk < chunk_count(); ++chunk) {
+      const Team::Range units = chunk_of(H, chunk);
+      for (int64_t q = 0; q < G; ++q)
+        copy_floats(out + chunk * R + q * w_pad, bias + q * H + units.begin, units.size());
+    }
   }
 
   // The threads a direction runs on: one where its time steps are too small to share
@@ -360,6 +389,26 @@ struct Recurrent::Impl {
                             2 * (batch_size / 2) * w_hh_floats >= least_block_step_flop;
     return two_blocks ? 2 : 1;
   }
+  // Whether each step computes its own rows of Gx = x_t W_ihᵀ + bias, chunk by chunk, just
+  // before h_{t−1} W_hhᵀ (with W_ihᵀ packed per chunk as W_hhᵀ is), instead of one GEMM for all
+  // T·B rows before the time loop, whose T·B·G·H floats (13 MiB at db-h512-b64-t25) leave the
+  // caches before their step reads them back. It pays where a step's rows are enough to reuse
+  // each weight they read (16 samples or more) and both weight matrices stay in the L3 from
+  // step to step (together at most 16 MiB: half of Zen 4's and Zen 5's 32 MiB, fixed rather
+  // than read off the CPU, since which GEMM computes Gx decides its depth blocks and so the
+  // order of its sums where I is deeper than one block: 512 on the AVX-512 path, 256 on the
+  // others); not in row blocks, whose steps compute their rows of Gx already.
+  // Measured (Zen 5, 2 threads, alternated with Gx before the loop; inference with frozen
+  // weights / training): LSTM db-h512-b64-t25 1.06× (7 rounds, 1.05–1.13) and 1.06× (9) /
+  // 1.01×, db-h512-b16-t25 1.05× / 1.02×; GRU 1.01× and 1.04× (9) / 0.99×, 1.00× / 0.98×;
+  // inference with W_ihᵀ packed at every call 1.00–1.01×. Where the weights exceed the L3
+  // (db-h1024-b32-t25, 32 MiB) 0.64×; at batch 4 0.98×, at batch 1 0.63×.
+  bool input_in_steps(int64_t I, int64_t batch_size) const {
+    constexpr int64_t least_rows = 16, weights_bytes = 16 << 20;
+    const int64_t bytes = cfg.gate_count() * cfg.hidden_size * (I + cfg.output_size()) *
+                          static_cast<int64_t>(sizeof(float));
+    return batch_size >= least_rows && bytes <= weights_bytes && batch_blocks(batch_size) == 1;
+  }
   struct RowBlock {
     int64_t index;
     Team::Range rows;  // the samples [rows.begin, rows.end) of the batch
@@ -393,7 +442,7 @@ struct Recurrent::Impl {
     threads::run_phases(team_threads(), 1, blocks, threads::ChunkOrder::same,
                         [&](const Team& team, int64_t, int64_t k) {
       const RowBlock block{k, threads::split_nearest(batch, blocks, k, 1)};
-      member_work[team.index()].prepared_step = -1;  // a step's A holds the block's rows
+      member_work[team.index()].forget_prepared();  // a step's A holds the block's rows
       for (int64_t phase = 1; phase < phases; ++phase)
         for (int64_t chunk = 0; chunk < C; ++chunk) step(team, phase, chunk, block);
       block_done(team, block);
@@ -481,7 +530,12 @@ struct Recurrent::Impl {
     const bool is_lstm = cfg.cell == CellType::lstm, is_gru = cfg.cell == CellType::gru;
     const bool projected = cfg.proj_size > 0;
 
-    float* gates = (trace ? trace->gates : work.gates).get(T * B * GH);
+    // Gx in the steps (input_in_steps), or before the loop into gates (T, B, G·H), which in
+    // training receives the activated gates (inference then needs none)
+    const bool in_steps = input_in_steps(I, B);
+    float* gates = trace      ? trace->gates.get(T * B * GH)
+                   : in_steps ? nullptr
+                              : work.gates.get(T * B * GH);
     if (trace) {
       trace->h_prev.get(T * B * H_out);
       if (is_lstm) {
@@ -504,7 +558,7 @@ struct Recurrent::Impl {
     copy_floats(h_states, h, B * H_out);
     start_members();
 
-    // W_hhᵀ packed per chunk (pack_recurrent_chunk) in phase 0, or once by freeze_weights().
+    // W_hhᵀ packed per chunk (pack_chunk) in phase 0, or once by freeze_weights().
     const kernels::Isa isa = frozen ? frozen->isa : kernels::active_isa();
     const int64_t w_pad = packed_chunk_width(isa), R = G * w_pad;
     // The same in bfloat16 pairs (kernels::PackedBf16) when this call uses bf16 weights; frozen,
@@ -528,7 +582,18 @@ struct Recurrent::Impl {
       float* out = work.w_ih.get(kernels::packed_b_size(I, GH, isa));
       w_ih_packed = kernels::pack_b(Trans::yes, I, GH, value(p.w_ih), I, out, isa).data;
     }
-    if (!in_blocks) input_projection(p, x, I, bias, gates, w_ih_packed, isa);
+    if (!in_blocks && !in_steps) input_projection(p, x, I, bias, gates, w_ih_packed, isa);
+    // Gx in the steps: W_ihᵀ packed per chunk (with W_hhᵀ in phase 0, or by freeze_weights()),
+    // (C, R) the bias in its columns
+    float* w_ih_chunks = !in_steps ? nullptr
+                         : frozen  ? frozen->w_ih_chunks[state].data()
+                                   : work.w_ih.get(C * R * I);
+    const float* chunk_bias = nullptr;
+    if (in_steps && bias) {
+      float* out = work.chunk_bias.get(C * R);
+      bias_by_chunk(bias, out, isa);
+      chunk_bias = out;
+    }
     const int64_t parts = projected ? 2 : 1;  // phases per step
     run_time_loop(1 + T * parts, [&](const Team& team, int64_t phase, int64_t chunk,
                                      const RowBlock& block) {
@@ -548,8 +613,9 @@ struct Recurrent::Impl {
           for (int64_t q = 0; q < G; ++q)
             kernels::pack_b_bf16(H_out, n, w_hh + q * H * H_out, H_out, out + q * bf16_size / G);
         } else {
-          pack_recurrent_chunk(value(p.w_hh), chunk, packed, isa);
+          pack_chunk(value(p.w_hh), H_out, chunk, packed, isa);
         }
+        if (in_steps && !frozen) pack_chunk(value(p.w_ih), I, chunk, w_ih_chunks, isa);
         return;
       }
       const int64_t s = (phase - 1) / parts;
@@ -592,9 +658,22 @@ struct Recurrent::Impl {
 
       MemberWork& mine = member_work[team.index()];
       float* rec = mine.recurrent.get(rows * R);
-      // (rows, G·H) this step's gates of the block's samples, from the chunk's units
-      float* g = gates + (t * B + b0) * GH + u0;
-      if (!in_blocks) {
+      // (rows, G·H) this step's gates of the block's samples, from the chunk's units: Gx, and
+      // in training the activated gates (null: inference with Gx in the steps)
+      float* g = gates ? gates + (t * B + b0) * GH + u0 : nullptr;
+      kernels::InGates gx{g, GH, H};
+      if (in_steps) {
+        // (rows, R) Gx of the chunk's columns = x_t W_ihᵀ + bias
+        float* input = mine.input.get(rows * R);
+        const kernels::PackedA& x_t =
+            mine.input_a.prepare(s, rows, I, x + (t * B + b0) * I, I, isa);
+        const kernels::PackedB w_ih_t{w_ih_chunks + chunk * R * I, I, R, isa};
+        if (chunk_bias)
+          kernels::sgemm_packed_ab_bias(x_t, w_ih_t, chunk_bias + chunk * R, input, R);
+        else
+          kernels::sgemm_packed_ab(x_t, w_ih_t, 0.0f, input, R);
+        gx = {input, R, w_pad};
+      } else if (!in_blocks) {
         // This step's rows of Gx were written before the loop and have left the caches; asked
         // for now, they arrive while the product runs.
         prefetch_gates(g, rows, GH, G, H, n);
@@ -602,14 +681,17 @@ struct Recurrent::Impl {
         project(p, x + (t * B + b0) * I, rows, I, bias, w_ih_packed, {0, GH},
                 gates + (t * B + b0) * GH, isa);
       }
+      // training, Gx in the steps: the lines where the activated gates go, asked for now
+      if (in_steps && g) prefetch_gates(g, rows, GH, G, H, n);
       // rec (rows, G·w_pad) = h_{t−1} W_hhᵀ, this chunk's units
       const float* h_prev_rows = h_prev + b0 * h_prev_row;
       if (bf16)
         kernels::gemm_bf16(rows, h_prev_rows, h_prev_row, w_hh_bf16, rec, R);
       else
-        kernels::sgemm_packed_ab(mine.prepare_a(s, rows, H_out, h_prev_rows, h_prev_row, isa),
-                                 w_hh_t, 0.0f, rec, R);
-      const kernels::InGates gx{g, GH, H}, rec_gates{rec, R, w_pad};
+        kernels::sgemm_packed_ab(
+            mine.recurrent_a.prepare(s, rows, H_out, h_prev_rows, h_prev_row, isa), w_hh_t, 0.0f,
+            rec, R);
+      const kernels::InGates rec_gates{rec, R, w_pad};
       // Inference needs only the states; training keeps the activated gates (in place of Gx).
       const kernels::OutGates act{trace ? g : nullptr, GH, H};
       if (is_lstm) {
@@ -653,15 +735,16 @@ struct Recurrent::Impl {
                            .h = {h_out + b0 * h_out_row + u0, h_out_row}});
       } else {
         for (int64_t r = 0; r < rows; ++r) {  // sample b0 + r
-          float* gb = g + r * GH;
-          const float* rb = rec + r * R;
-          // h_t = tanh or relu(Gx_t + h_{t−1} W_hhᵀ)
-          for (int64_t j = 0; j < n; ++j) gb[j] += rb[j];
+          const float* gx_r = gx.data + r * gx.row;
+          float* h_r = rec + r * R;
+          // h_t = tanh or relu(Gx_t + h_{t−1} W_hhᵀ), in rec's row; training keeps it in g
+          for (int64_t j = 0; j < n; ++j) h_r[j] += gx_r[j];
           if (cfg.cell == CellType::rnn_tanh)
-            kernels::tanh(gb, gb, n);
+            kernels::tanh(h_r, h_r, n);
           else
-            for (int64_t j = 0; j < n; ++j) gb[j] = std::max(gb[j], 0.0f);
-          copy_floats(h_out + (b0 + r) * h_out_row + u0, gb, n);
+            for (int64_t j = 0; j < n; ++j) h_r[j] = std::max(h_r[j], 0.0f);
+          if (trace) copy_floats(g + r * GH, h_r, n);
+          copy_floats(h_out + (b0 + r) * h_out_row + u0, h_r, n);
         }
       }
       if (!projected) update_h();
@@ -733,7 +816,7 @@ struct Recurrent::Impl {
         // dh_{t−1} = dA_rec W_hh (+ dh ⊙ z for GRU), this chunk's outputs; a finished sample
         // passes dh through.
         const float* d_rec_t = (is_gru ? d_recurrent : d_gates) + dA_row(b0);
-        kernels::sgemm_packed_ab(mine.prepare_a(s, n_rows, GH, d_rec_t, GH, isa),
+        kernels::sgemm_packed_ab(mine.recurrent_a.prepare(s, n_rows, GH, d_rec_t, GH, isa),
                                  kernels::PackedB{packed_chunk, GH, n_out, isa}, 0.0f,
                                  d_h_prev + b0 * H_out + o0, H_out);
         for (int64_t b = b0; b < b_end; ++b) {
@@ -1152,6 +1235,7 @@ void Recurrent::freeze_weights() {
   const int64_t R = cfg.gate_count() * m.packed_chunk_width(isa);
   frozen->w_hh.resize(m.params.size());
   frozen->w_ih.resize(m.params.size());
+  frozen->w_ih_chunks.resize(m.params.size());
   frozen->w_hh_bf16.resize(m.params.size());
   frozen->has_w_hh_bf16.assign(m.params.size(), false);
   for (std::size_t state = 0; state < m.params.size(); ++state) {
@@ -1159,9 +1243,15 @@ void Recurrent::freeze_weights() {
     const int64_t I = state < static_cast<std::size_t>(D) ? cfg.input_size : D * H_out;
     float* w_hh = frozen->w_hh[state].get(C * R * H_out);
     for (int64_t chunk = 0; chunk < C; ++chunk)
-      m.pack_recurrent_chunk(frozen->values[p.w_hh].data(), chunk, w_hh, isa);
+      m.pack_chunk(frozen->values[p.w_hh].data(), H_out, chunk, w_hh, isa);
     kernels::pack_b(Trans::yes, I, GH, frozen->values[p.w_ih].data(), I,
                     frozen->w_ih[state].get(kernels::packed_b_size(I, GH, isa)), isa);
+    // (the largest batch computes Gx in the steps wherever any batch does)
+    if (m.input_in_steps(I, std::numeric_limits<int64_t>::max())) {
+      float* w_ih = frozen->w_ih_chunks[state].get(C * R * I);
+      for (int64_t chunk = 0; chunk < C; ++chunk)
+        m.pack_chunk(frozen->values[p.w_ih].data(), I, chunk, w_ih, isa);
+    }
   }
   m.frozen = std::move(frozen);
   m.has_trace = false;  // a training pass's trace is not for a frozen layer to go back through
