@@ -409,6 +409,11 @@ struct Recurrent::Impl {
                           static_cast<int64_t>(sizeof(float));
     return batch_size >= least_rows && bytes <= weights_bytes && batch_blocks(batch_size) == 1;
   }
+  // Whether a direction with inputs of I features reads them a step at a time (in row blocks,
+  // or computing Gx in the steps), as a GEMM of the step's rows, which may lie anywhere.
+  bool reads_input_by_step(int64_t I, int64_t batch_size) const {
+    return batch_blocks(batch_size) > 1 || input_in_steps(I, batch_size);
+  }
   struct RowBlock {
     int64_t index;
     Team::Range rows;  // the samples [rows.begin, rows.end) of the batch
@@ -486,13 +491,13 @@ struct Recurrent::Impl {
     threads::run(team_threads(), [&](const Team& team) {
       const Team::Range columns =
           threads::split(GH, team.size(), team.index(), kernels::packed_b_panel_width(isa));
-      project(p, x, rows, I, bias, packed ? w_ih_packed : nullptr, columns, gx, isa);
+      project(p, x, I, rows, I, bias, packed ? w_ih_packed : nullptr, columns, gx, isa);
     });
   }
-  // gx (rows, G·H) = x (rows, I) W_ihᵀ + bias, in columns `columns`, with W_ih packed
-  // (w_ih_packed, for `isa`) or read as it lies (null); the bias added to every row as the
-  // product stores it (kernels::sgemm_bias).
-  void project(const DirectionParams& p, const float* x, int64_t rows, int64_t I,
+  // gx (rows, G·H) = x (rows, I; row stride x_row) W_ihᵀ + bias, in columns `columns`, with
+  // W_ih packed (w_ih_packed, for `isa`) or read as it lies (null); the bias added to every row
+  // as the product stores it (kernels::sgemm_bias).
+  void project(const DirectionParams& p, const float* x, int64_t x_row, int64_t rows, int64_t I,
                const float* bias, const float* w_ih_packed, Team::Range columns, float* gx,
                kernels::Isa isa) const {
     const int64_t GH = cfg.gate_count() * cfg.hidden_size;
@@ -501,29 +506,31 @@ struct Recurrent::Impl {
     if (w_ih_packed) {
       const kernels::PackedB w_ih_t{w_ih_packed + j0 * I, I, width, isa};  // its columns
       if (bias)
-        kernels::sgemm_packed_bias(Trans::no, rows, x, I, w_ih_t, bias + j0, gx + j0, GH);
+        kernels::sgemm_packed_bias(Trans::no, rows, x, x_row, w_ih_t, bias + j0, gx + j0, GH);
       else
-        kernels::sgemm_packed(Trans::no, rows, x, I, w_ih_t, 0.0f, gx + j0, GH);
+        kernels::sgemm_packed(Trans::no, rows, x, x_row, w_ih_t, 0.0f, gx + j0, GH);
     } else if (bias) {
-      kernels::sgemm_bias(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I, I,
-                          bias + j0, gx + j0, GH);
+      kernels::sgemm_bias(Trans::no, Trans::yes, rows, width, I, x, x_row,
+                          value(p.w_ih) + j0 * I, I, bias + j0, gx + j0, GH);
     } else {
-      sgemm(Trans::no, Trans::yes, rows, width, I, x, I, value(p.w_ih) + j0 * I, I, 0.0f,
+      sgemm(Trans::no, Trans::yes, rows, width, I, x, x_row, value(p.w_ih) + j0 * I, I, 0.0f,
             gx + j0, GH);
     }
   }
 
   // One direction of one layer over the whole sequence.
-  //   x (T, B, I) input; h (B, H_out) and c (B, H) hold the initial state and receive the
-  //   final one; y receives h_t of sample b at y + t·y_step + b·y_row, in columns
+  //   x the input, x_t of sample b (I) at x + t·x_step + b·x_row: time-major (T, B, I) where
+  //   Gx comes before the loop (reads_input_by_step false), else either way; h (B, H_out) and
+  //   c (B, H) hold the initial state and receive the final one; y receives h_t of sample b at
+  //   y + t·y_step + b·y_row, in columns
   //   [column, column + H_out), zero where a sample has ended (time-major (T, B, ·) or
   //   batch-first (B, T, ·) by the strides). trace (nullable) receives what backward needs.
   // Gx comes first (input_projection); then phase 0 packs W_hh, and each step is a phase (two
   // with a projection) whose chunks each compute all G gates and the states of one range of
   // hidden units, after the phase before has completed h_{t−1}.
-  void forward_direction(int64_t state, const float* x, int64_t I, bool reverse, float* h,
-                         float* c, float* y, int64_t y_step, int64_t y_row, int64_t column,
-                         DirectionTrace* trace) {
+  void forward_direction(int64_t state, const float* x, int64_t x_step, int64_t x_row, int64_t I,
+                         bool reverse, float* h, float* c, float* y, int64_t y_step, int64_t y_row,
+                         int64_t column, DirectionTrace* trace) {
     const DirectionParams& p = params[state];
     const int64_t T = steps, B = batch, H = cfg.hidden_size, G = cfg.gate_count(), GH = G * H,
                   H_out = cfg.output_size(), C = chunk_count();
@@ -666,7 +673,7 @@ struct Recurrent::Impl {
         // (rows, R) Gx of the chunk's columns = x_t W_ihᵀ + bias
         float* input = mine.input.get(rows * R);
         const kernels::PackedA& x_t =
-            mine.input_a.prepare(s, rows, I, x + (t * B + b0) * I, I, isa);
+            mine.input_a.prepare(s, rows, I, x + t * x_step + b0 * x_row, x_row, isa);
         const kernels::PackedB w_ih_t{w_ih_chunks + chunk * R * I, I, R, isa};
         if (chunk_bias)
           kernels::sgemm_packed_ab_bias(x_t, w_ih_t, chunk_bias + chunk * R, input, R);
@@ -678,7 +685,7 @@ struct Recurrent::Impl {
         // for now, they arrive while the product runs.
         prefetch_gates(g, rows, GH, G, H, n);
       } else if (chunk == 0) {  // the block's rows of Gx, all columns, for its chunks in turn
-        project(p, x + (t * B + b0) * I, rows, I, bias, w_ih_packed, {0, GH},
+        project(p, x + t * x_step + b0 * x_row, x_row, rows, I, bias, w_ih_packed, {0, GH},
                 gates + (t * B + b0) * GH, isa);
       }
       // training, Gx in the steps: the lines where the activated gates go, asked for now
@@ -1376,9 +1383,18 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
     Buffer& buffer = training && layer < L ? m.layer_traces[layer].input : m.work.layer_io[layer % 2];
     return buffer.get(T * B * features);
   };
-  float* input = layer_input(0, cfg.input_size);
-  swap_batch_and_time(x.data(), B, T, cfg.input_size, input);
+  // Layer 0 reads x (B, T, I) where it lies where it reads its input a step at a time
+  // (inference), and otherwise a time-major copy (training keeps it for the weight gradients).
   int64_t I = cfg.input_size;
+  const float* input = x.data();
+  int64_t x_step = I, x_row = T * I;  // t → t + 1, b → b + 1
+  if (training || !m.reads_input_by_step(I, B)) {
+    float* copy = layer_input(0, I);
+    swap_batch_and_time(x.data(), B, T, I, copy);
+    input = copy;
+    x_step = B * I;
+    x_row = I;
+  }
   // The last layer's outputs go straight into the batch-first output (B, T, D·H_out) where one
   // is returned; the others' are time-major (T, B, D·H_out), the next layer's input.
   if (cfg.return_sequences) result.output = Tensor::uninitialized({B, T, D * H_out});
@@ -1389,7 +1405,8 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
     const int64_t y_row = batch_first ? T * D * H_out : D * H_out;   // b → b + 1
     for (int64_t d = 0; d < D; ++d) {
       const int64_t state = layer * D + d;
-      m.forward_direction(state, input, I, d == 1, result.h_n.data() + state * B * H_out,
+      m.forward_direction(state, input, x_step, x_row, I, d == 1,
+                          result.h_n.data() + state * B * H_out,
                           is_lstm ? result.c_n.data() + state * B * H : nullptr, y, y_step,
                           y_row, d * H_out,
                           training ? &m.layer_traces[layer].direction[d] : nullptr);
@@ -1413,6 +1430,8 @@ RecurrentResult Recurrent::forward_sequence(const Tensor& x, const Tensor* h0, c
     }
     input = y;
     I = D * H_out;
+    x_step = B * I;
+    x_row = I;
   }
   m.has_trace = training;
 
