@@ -2,8 +2,8 @@
 // run through: every cell, uneven chunks of hidden units, stacked bidirectional layers with
 // dropout, batch 1 with many chunks, narrow inputs over many rows, gate rows that do not split
 // evenly, more rows than one block of the weight gradients, row blocks (of 16 or more samples,
-// and two of a smaller batch), a projection, and a GRU without bias returning only its last
-// step; and the helpers they share.
+// and two of a smaller batch), steps that compute their own rows of Gx, a projection, and a GRU
+// without bias returning only its last step; and the helpers they share.
 #pragma once
 
 #include <cstring>
@@ -69,11 +69,17 @@ inline std::vector<RecurrentCase> recurrent_cases() {
     c = cfg(cell, 5, cell == CellType::lstm || cell == CellType::gru ? 128 : 200);
     c.bidirectional = true;
     all.push_back({"two_row_blocks", c, 9, 5, true});
+    // 16 samples, W_hh over 1 MiB: one block whose steps compute their own rows of Gx
+    // (Recurrent's input_in_steps), both directions, with lengths
+    c = cfg(cell, 5, cell == CellType::lstm ? 260 : cell == CellType::gru ? 300 : 520);
+    c.bidirectional = true;
+    all.push_back({"input_in_steps", c, 16, 3, true});
   }
   RecurrentConfig projected = cfg(CellType::lstm, 7, 100);
   projected.proj_size = 37;
   projected.num_layers = 2;
   all.push_back({"lstm_projection", projected, 3, 5, true});
+  all.push_back({"lstm_projection_input_in_steps", projected, 16, 3, true});
   RecurrentConfig no_bias = cfg(CellType::gru, 9, 64);
   no_bias.bias = false;
   no_bias.return_sequences = false;

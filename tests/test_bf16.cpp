@@ -74,7 +74,9 @@ TEST(Bf16, KernelMatchesRoundedProduct) {
 TEST(Bf16, LayerOutputsNearFloat32) {
   if (!kernels::bf16_supported()) GTEST_SKIP() << "no AVX-512 BF16";
   for (const CellType cell : {CellType::lstm, CellType::gru}) {
-    for (const auto& [H, B] : std::vector<std::array<int64_t, 2>>{{256, 1}, {77, 4}, {512, 3}}) {
+    // (H = 300, B = 16: Gx in float32 computed in the steps, Recurrent's input_in_steps)
+    for (const auto& [H, B] :
+         std::vector<std::array<int64_t, 2>>{{256, 1}, {77, 4}, {512, 3}, {300, 16}}) {
       const int64_t I = 32, T = 100;
       Recurrent layer(RecurrentConfig{.cell = cell, .input_size = I, .hidden_size = H});
       Rng rng(5);

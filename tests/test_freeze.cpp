@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -105,15 +106,17 @@ TEST(Freeze, LaterChangesAreSeenOnlyAfterFreezingAgain) {
 }
 
 // With bf16 weights (ForwardContext::bf16_weights) a frozen layer packs W_hh in bfloat16 from
-// its frozen copy at each call and takes Gx from its packed W_ih: the same bits as unfrozen.
+// its frozen copy at each call and takes Gx from its packed W_ih: the same bits as unfrozen;
+// also where the steps compute Gx (H = 300, 16 samples: Recurrent's input_in_steps).
 TEST(Freeze, Bf16InferenceIsBitIdenticalToUnfrozen) {
   if (!kernels::bf16_supported()) GTEST_SKIP() << "no AVX-512 BF16 (or another path forced)";
-  for (CellType cell : {CellType::lstm, CellType::gru}) {
-    const RecurrentConfig config{.cell = cell, .input_size = 24, .hidden_size = 96};
+  for (const auto& [cell, H, B] : std::vector<std::tuple<CellType, int64_t, int64_t>>{
+           {CellType::lstm, 96, 5}, {CellType::gru, 96, 5}, {CellType::lstm, 300, 16}}) {
+    const RecurrentConfig config{.cell = cell, .input_size = 24, .hidden_size = H};
     Recurrent layer(config);
     Rng rng(4);
     layer.reset_parameters(rng);
-    const Tensor x = random_tensor({5, 6, 24}, rng);
+    const Tensor x = random_tensor({B, 6, 24}, rng);
     const ForwardContext bf16{.bf16_weights = true};
     const Tensor unfrozen = layer.forward_sequence(x, nullptr, nullptr, bf16).output;
     layer.freeze_weights();

@@ -6,9 +6,9 @@
 //        Gx (T·B, G·H) = X (T·B, I) · W_ihᵀ + b_ih (+ b_hh for LSTM and RNN)
 //      (or, where the batch is large and the weights fit in the L3, each step computes its own
 //      rows of Gx just before its recurrent product: input_in_steps);
-//   2. per step only the recurrent product h_{t−1} W_hhᵀ remains; one fused pass per row
-//      (kernels::lstm_step, gru_step) adds it to the step's rows of Gx and runs the gate
-//      nonlinearities and the state update (training keeps the activated gates in place of Gx);
+//   2. per step the recurrent product h_{t−1} W_hhᵀ; one fused pass per row (kernels::lstm_step,
+//      gru_step) adds it to the step's rows of Gx and runs the gate nonlinearities and the state
+//      update (training keeps the activated gates, in place of Gx where Gx has a buffer);
 //   3. backward runs the time loop in reverse for the pointwise gradients and dh_{t−1} = dG_t W_hh,
 //      then three GEMMs over all T·B rows give dW_hh, dW_ih and dX.
 // A layer whose W_hh fits in a core's L2, with 16 samples or more (8–15 where W_hh is smaller
@@ -16,9 +16,11 @@
 // block (batch_blocks), with Gx and the GEMMs after the loop computed block by block.
 // Work buffers and traces live in the layer from call to call (Buffer), so a warm call does not
 // allocate or fault pages in. Internally everything is time-major (T, B, ·), so the rows of one
-// step are contiguous; the API is batch-first.
+// step are contiguous; the API is batch-first (and in inference the first layer reads x where it
+// lies wherever it reads it a step at a time: reads_input_by_step).
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -201,7 +203,8 @@ struct Recurrent::Impl {
 
   // What each team member keeps for itself, for the chunk it is working on.
   struct alignas(64) MemberWork {  // a line of its own: members write theirs at every step
-    Buffer recurrent;  // (B, G·w_pad) forward: the chunk's columns of h_{t−1} W_hhᵀ
+    // (B, G·w_pad) forward: the chunk's columns of h_{t−1} W_hhᵀ (RNN: then h_t, in place)
+    Buffer recurrent;
     Buffer cell;       // (B, n) LSTM: c_t of the chunk's units (forward, with variable lengths)
     // backward (accumulate), LSTM and RNN: rows of [H_prev | X] and the product dAᵀ [H_prev | X],
     // in the member's rows of the weights; in row blocks (block_gradients), every cell: the
@@ -228,7 +231,8 @@ struct Recurrent::Impl {
 
   // What freeze_weights() keeps: every parameter as it was then, and of each direction W_hh
   // packed per chunk for the per-step product (as phase 0 of forward_direction packs it) and
-  // W_ih packed for Gx, both in the layout of `isa`'s path.
+  // W_ih packed for Gx (and per chunk, where the steps may compute Gx: input_in_steps), all in
+  // the layout of `isa`'s path.
   // W_hh in bfloat16 (as forward_direction packs it for bf16 weights) is packed at the first
   // call that uses bf16 weights while frozen, and kept.
   struct Frozen {
@@ -297,15 +301,20 @@ struct Recurrent::Impl {
   int64_t packed_chunk_width(kernels::Isa isa) const {  // w_pad
     return round_up(chunk_of(cfg.hidden_size, 0).size(), kernels::packed_b_panel_width(isa));
   }
-  // Packs chunk `chunk` of w (G·H, depth) into packed + chunk·R·depth.
+  // Packs chunk `chunk` of w (G·H, depth) into packed + chunk·R·depth, zeros in the panels past
+  // the chunk's own width (a last chunk narrower than the first).
   void pack_chunk(const float* w, int64_t depth, int64_t chunk, float* packed,
                   kernels::Isa isa) const {
     const int64_t G = cfg.gate_count(), H = cfg.hidden_size;
     const int64_t w_pad = packed_chunk_width(isa), R = G * w_pad;
     const Team::Range units = chunk_of(H, chunk);
-    for (int64_t q = 0; q < G; ++q)
+    const int64_t own = kernels::packed_b_size(depth, units.size(), isa);  // a gate's panels
+    for (int64_t q = 0; q < G; ++q) {
+      float* gate = packed + chunk * R * depth + q * w_pad * depth;
       kernels::pack_b(Trans::yes, depth, units.size(), w + (q * H + units.begin) * depth, depth,
-                      packed + chunk * R * depth + q * w_pad * depth, isa);
+                      gate, isa);
+      std::fill(gate + own, gate + w_pad * depth, 0.0f);
+    }
   }
   // The bias (G·H) in the columns of the chunks' packed weights: (C, R), zero in the padding.
   void bias_by_chunk(const float* bias, float* out, kernels::Isa isa) const {
@@ -525,7 +534,8 @@ struct Recurrent::Impl {
   //   y + t·y_step + b·y_row, in columns
   //   [column, column + H_out), zero where a sample has ended (time-major (T, B, ·) or
   //   batch-first (B, T, ·) by the strides). trace (nullable) receives what backward needs.
-  // Gx comes first (input_projection); then phase 0 packs W_hh, and each step is a phase (two
+  // Gx comes first (input_projection; or each step computes its own rows, input_in_steps, with
+  // W_ih packed per chunk in phase 0); then phase 0 packs W_hh, and each step is a phase (two
   // with a projection) whose chunks each compute all G gates and the states of one range of
   // hidden units, after the phase before has completed h_{t−1}.
   void forward_direction(int64_t state, const float* x, int64_t x_step, int64_t x_row, int64_t I,
@@ -589,7 +599,10 @@ struct Recurrent::Impl {
       float* out = work.w_ih.get(kernels::packed_b_size(I, GH, isa));
       w_ih_packed = kernels::pack_b(Trans::yes, I, GH, value(p.w_ih), I, out, isa).data;
     }
-    if (!in_blocks && !in_steps) input_projection(p, x, I, bias, gates, w_ih_packed, isa);
+    if (!in_blocks && !in_steps) {
+      assert(x_step == B * I && x_row == I);  // one matrix of T·B rows (reads_input_by_step)
+      input_projection(p, x, I, bias, gates, w_ih_packed, isa);
+    }
     // Gx in the steps: W_ihᵀ packed per chunk (with W_hhᵀ in phase 0, or by freeze_weights()),
     // (C, R) the bias in its columns
     float* w_ih_chunks = !in_steps ? nullptr
@@ -699,7 +712,7 @@ struct Recurrent::Impl {
             mine.recurrent_a.prepare(s, rows, H_out, h_prev_rows, h_prev_row, isa), w_hh_t, 0.0f,
             rec, R);
       const kernels::InGates rec_gates{rec, R, w_pad};
-      // Inference needs only the states; training keeps the activated gates (in place of Gx).
+      // Inference needs only the states; training keeps the activated gates (in g).
       const kernels::OutGates act{trace ? g : nullptr, GH, H};
       if (is_lstm) {
         // The fused step (kernels::lstm_step): gates, c_t, and h_t = o ⊙ tanh(c_t) (with a
