@@ -168,8 +168,10 @@ class Recurrent : public Layer {
   // and skips the packing that every call otherwise does, which at small batches costs as much
   // as several time steps. The results are bit for bit those of unfrozen inference with the
   // weights as they were at freeze_weights(): later changes to the parameters are not seen
-  // until the next freeze_weights(). Memory: about one more copy of the parameters, packed.
-  // With bf16_weights, the first such call while frozen packs W_hh in bfloat16 too (half a copy
+  // until the next freeze_weights(). Memory: about one more copy of the parameters, packed
+  // (and W_ih a second time, packed per chunk of units, where its weights and W_hh's together
+  // take at most 16 MiB and W_hh more than 1 MiB or there is a projection: large batches then
+  // compute the input projection step by step). With bf16_weights, the first such call while frozen packs W_hh in bfloat16 too (half a copy
   // of W_hh more), and later ones reuse it. A training pass (ctx.training) throws while frozen.
   void freeze_weights();
   void unfreeze_weights();
