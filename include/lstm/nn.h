@@ -171,8 +171,9 @@ class Recurrent : public Layer {
   // until the next freeze_weights(). Memory: about one more copy of the parameters, packed
   // (and W_ih a second time, packed per chunk of units, where its weights and W_hh's together
   // take at most 16 MiB and W_hh more than 1 MiB or there is a projection: large batches then
-  // compute the input projection step by step). With bf16_weights, the first such call while frozen packs W_hh in bfloat16 too (half a copy
-  // of W_hh more), and later ones reuse it. A training pass (ctx.training) throws while frozen.
+  // compute the input projection step by step). With bf16_weights, the first such call while
+  // frozen packs W_hh in bfloat16 too (half a copy of W_hh more), and later ones reuse it. A
+  // training pass (ctx.training) throws while frozen.
   void freeze_weights();
   void unfreeze_weights();
   bool weights_frozen() const;

@@ -531,9 +531,9 @@ struct Recurrent::Impl {
   //   x the input, x_t of sample b (I) at x + t·x_step + b·x_row: time-major (T, B, I) where
   //   Gx comes before the loop (reads_input_by_step false), else either way; h (B, H_out) and
   //   c (B, H) hold the initial state and receive the final one; y receives h_t of sample b at
-  //   y + t·y_step + b·y_row, in columns
-  //   [column, column + H_out), zero where a sample has ended (time-major (T, B, ·) or
-  //   batch-first (B, T, ·) by the strides). trace (nullable) receives what backward needs.
+  //   y + t·y_step + b·y_row, in columns [column, column + H_out), zero where a sample has ended
+  //   (time-major (T, B, ·) or batch-first (B, T, ·) by the strides). trace (nullable) receives
+  //   what backward needs.
   // Gx comes first (input_projection; or each step computes its own rows, input_in_steps, with
   // W_ih packed per chunk in phase 0); then phase 0 packs W_hh, and each step is a phase (two
   // with a projection) whose chunks each compute all G gates and the states of one range of
@@ -693,16 +693,14 @@ struct Recurrent::Impl {
         else
           kernels::sgemm_packed_ab(x_t, w_ih_t, 0.0f, input, R);
         gx = {input, R, w_pad};
-      } else if (!in_blocks) {
-        // This step's rows of Gx were written before the loop and have left the caches; asked
-        // for now, they arrive while the product runs.
-        prefetch_gates(g, rows, GH, G, H, n);
-      } else if (chunk == 0) {  // the block's rows of Gx, all columns, for its chunks in turn
+      } else if (in_blocks && chunk == 0) {  // the block's rows of Gx, all columns, for its chunks
         project(p, x + t * x_step + b0 * x_row, x_row, rows, I, bias, w_ih_packed, {0, GH},
                 gates + (t * B + b0) * GH, isa);
       }
-      // training, Gx in the steps: the lines where the activated gates go, asked for now
-      if (in_steps && g) prefetch_gates(g, rows, GH, G, H, n);
+      // Outside row blocks, this step's rows of g (Gx written before the loop, or where training
+      // keeps the activated gates) have left the caches; asked for now, they arrive while the
+      // product runs.
+      if (!in_blocks && g) prefetch_gates(g, rows, GH, G, H, n);
       // rec (rows, G·w_pad) = h_{t−1} W_hhᵀ, this chunk's units
       const float* h_prev_rows = h_prev + b0 * h_prev_row;
       if (bf16)
