@@ -3,9 +3,14 @@
 // 2, 3 and 5, for every cell, with stacked and bidirectional layers, projections, dropout,
 // variable lengths, uneven chunks of hidden units and batch 1 (with the one-thread rule for small
 // layers off, so that they are shared, and on). Also: layers used from several
-// threads at once, and set_num_threads' argument check.
+// threads at once, set_num_threads' argument check, and the contract of run_phases (every chunk
+// of every phase once, a phase only after the one before) with even work, with one member
+// slower than the others (they take its chunks), and with members held up longer than the
+// others spin before they sleep.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -140,6 +145,53 @@ TEST(Threads, SplitNearestCutsAtTheNearestGranules) {
     }
     EXPECT_EQ(next, 150);
   }
+}
+
+// Runs run_phases on `threads` threads with `delay(member, phase, chunk)` of busy waiting in
+// each chunk, and checks that every chunk of every phase ran once, each after all the chunks of
+// the phases before had finished.
+template <class Delay>
+void check_phases(int threads, int64_t phases, int64_t chunks, threads::ChunkOrder order,
+                  Delay delay) {
+  SCOPED_TRACE("threads " + std::to_string(threads) + ", chunks " + std::to_string(chunks));
+  std::vector<std::atomic<int>> runs(static_cast<std::size_t>(phases * chunks));
+  std::atomic<int64_t> finished{0};  // chunks finished, all phases
+  std::atomic<int64_t> early{0};     // chunks started before the phases before had finished
+  threads::run_phases(threads, phases, chunks, order,
+                      [&](const threads::Team& team, int64_t phase, int64_t chunk) {
+    if (finished.load() < phase * chunks) early.fetch_add(1);
+    const auto until = std::chrono::steady_clock::now() + delay(team.index(), phase, chunk);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    runs[static_cast<std::size_t>(phase * chunks + chunk)].fetch_add(1);
+    finished.fetch_add(1);
+  });
+  EXPECT_EQ(early.load(), 0);
+  EXPECT_EQ(finished.load(), phases * chunks);
+  for (int64_t i = 0; i < phases * chunks; ++i)
+    ASSERT_EQ(runs[static_cast<std::size_t>(i)].load(), 1) << "phase " << i / chunks << " chunk "
+                                                           << i % chunks;
+}
+
+TEST(Threads, RunPhasesRunsEveryChunkOncePhaseAfterPhase) {
+  using std::chrono::microseconds;
+  const int original = num_threads();
+  set_num_threads(4);
+  for (const auto order : {threads::ChunkOrder::same, threads::ChunkOrder::alternating})
+    for (int threads : {1, 2, 3, 4}) {
+      // even work
+      check_phases(threads, 300, 8, order, [](int, int64_t, int64_t) { return microseconds(1); });
+      // member 1 three times slower than the others: they take its chunks
+      check_phases(threads, 200, 5, order, [](int member, int64_t, int64_t) {
+        return microseconds(member == 1 ? 6 : 2);
+      });
+      // now and then a member held up longer than the others spin (200 µs: they sleep), and
+      // fewer chunks than members
+      check_phases(threads, 40, 3, order, [](int member, int64_t phase, int64_t) {
+        return microseconds(phase % 7 == member ? 400 : 1);
+      });
+    }
+  set_num_threads(original);
 }
 
 TEST(Threads, SetNumThreadsChecksItsArgument) {
