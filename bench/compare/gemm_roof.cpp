@@ -8,9 +8,10 @@
 // on a shared machine the medians sink with the load), the medians the largest median over the
 // sizes. docs/performance.md uses the 2-thread roof.
 //
-// Then the other roof, of the layers whose step streams W_hh from beyond the L2 (batch 1): the
-// read bandwidth of 2 threads, each summing a buffer of its own over and over (2 MiB a thread:
-// the LSTM W_hh of H = 512 split between the cores; 8 MiB: that of H = 1024), one JSON object
+// Then the other roof, of the layers whose steps are products with few rows (batch 1), which
+// read each weight once a step: the read bandwidth of 2 threads, each summing a buffer of its
+// own over and over (0.5 MiB a thread: the LSTM W_hh of H = 256 split between the cores, in
+// their L2s; 2 MiB: that of H = 512, beyond them; 8 MiB: that of H = 1024), one JSON object
 // per size {"stream_mib_per_thread": ..., "threads": 2, "gbs": median, "gbs_best": ...}.
 #include <omp.h>
 
@@ -59,11 +60,15 @@ double burst(int threads, dnnl_dim_t n, const std::vector<float>& a, const std::
   return median(gflops);
 }
 
-// GB/s of 2 threads each reading its own `mib` MiB `passes` times (the median of `rounds`
-// bursts, and the best).
+// GB/s of 2 threads each reading its own `mib` MiB (a multiple of 512 bytes) over and over,
+// 160 MiB a burst (the median of `rounds` bursts, and the best). The sums go into 128 lanes,
+// eight vectors of AVX-512 or more of narrower ones, so that the latency of an addition does
+// not bound reads from the L2, as one vector of sums would (one addition of 64 bytes every 3–4
+// cycles).
 std::pair<double, double> read_bandwidth(double mib, int rounds) {
   const std::size_t n = static_cast<std::size_t>(mib * (1 << 20) / sizeof(float));
-  constexpr int threads = 2, passes = 20;
+  constexpr int threads = 2, lane_count = 128;
+  const int passes = static_cast<int>(160 / mib);
   std::vector<std::vector<float>> buffers(threads, std::vector<float>(n, 1.0f));
   std::vector<double> gbs;
   std::vector<float> totals(threads);
@@ -74,11 +79,11 @@ std::pair<double, double> read_bandwidth(double mib, int rounds) {
     {
       const std::size_t me = static_cast<std::size_t>(omp_get_thread_num());
       const float* x = buffers[me].data();
-      float lanes[16] = {};  // independent sums, which the compiler vectorizes
+      float lanes[lane_count] = {};  // independent sums, which the compiler vectorizes
       for (int pass = 0; pass < passes; ++pass)
-        for (std::size_t i = 0; i < n; i += 16)
+        for (std::size_t i = 0; i < n; i += lane_count)
 #pragma omp simd
-          for (int l = 0; l < 16; ++l) lanes[l] += x[i + static_cast<std::size_t>(l)];
+          for (int l = 0; l < lane_count; ++l) lanes[l] += x[i + static_cast<std::size_t>(l)];
       float total = 0;
       for (float v : lanes) total += v;
       totals[me] = total;
@@ -133,9 +138,9 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"roof_gflops_1t\":%.2f,\"roof_gflops_2t\":%.2f,\"median_1t\":%.2f,\"median_2t\":%.2f}\n",
       roof[1], roof[2], roof_median[1], roof_median[2]);
-  for (const double mib : {2.0, 8.0}) {
+  for (const double mib : {0.5, 2.0, 8.0}) {
     const auto [gbs, best] = read_bandwidth(mib, 5 * rounds);
-    std::printf("{\"stream_mib_per_thread\":%.0f,\"threads\":2,\"gbs\":%.1f,\"gbs_best\":%.1f}\n",
+    std::printf("{\"stream_mib_per_thread\":%g,\"threads\":2,\"gbs\":%.1f,\"gbs_best\":%.1f}\n",
                 mib, gbs, best);
   }
   return 0;

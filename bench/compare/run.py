@@ -208,8 +208,8 @@ def report(data):
         print(f"Roof used for %: {roof2:.1f} GFLOP/s" + (" (given with --roof-gflops)." if roof.get("given_gflops_2t") else "."))
         if roof.get("stream"):
             print("Read bandwidth of 2 threads, each streaming a buffer of its own, median (best) GB/s: " + ", ".join(
-                f"{s['stream_mib_per_thread']:.0f} MiB a thread {s['gbs']:.1f} ({s['gbs_best']:.1f})" for s in roof["stream"])
-                + " (the bound of the batch-1 rows whose W_hh does not fit in the L2s).")
+                f"{s['stream_mib_per_thread']:g} MiB a thread {s['gbs']:.1f} ({s['gbs_best']:.1f})" for s in roof["stream"])
+                + " (the bound of the batch-1 rows: 0.5 MiB a thread stays in the L2s, 2 and 8 MiB do not).")
     else:
         print(f"Roof used for %: {roof2:.1f} GFLOP/s (given).")
     print()
