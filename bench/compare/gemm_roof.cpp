@@ -13,9 +13,13 @@
 // own over and over (0.5 MiB a thread: the LSTM W_hh of H = 256 split between the cores, in
 // their L2s; 2 MiB: that of H = 512, beyond them; 8 MiB: that of H = 1024), one JSON object
 // per size {"stream_mib_per_thread": ..., "threads": 2, "gbs": median, "gbs_best": ...}.
+//
+// And the least a time step shared by the two cores can cost beyond its work: the time for a
+// write on one core to be seen by the other, {"handover_ns": median, "handover_ns_best": ...}.
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -98,6 +102,32 @@ std::pair<double, double> read_bandwidth(double mib, int rounds) {
   return {median(gbs), *std::max_element(gbs.begin(), gbs.end())};
 }
 
+// Nanoseconds from a write on one core to its sight on the other: two threads pass a counter
+// back and forth `passes` times (each waits for the other's increment, then increments it),
+// so one way takes the time of the burst / (2·passes) (the median of `rounds` bursts, and the
+// least).
+std::pair<double, double> handover_ns(int rounds) {
+  constexpr long passes = 100000;
+  alignas(64) std::atomic<long> counter{0};
+  std::vector<double> ns;
+  for (int r = 0; r < rounds; ++r) {
+    counter.store(0);
+    const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(2)
+    {
+      const long me = omp_get_thread_num();  // thread 0 moves the counter from even to odd
+      for (long value = me; value < 2 * passes; value += 2) {
+        while (counter.load(std::memory_order_acquire) != value) {
+        }
+        counter.store(value + 1, std::memory_order_release);
+      }
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ns.push_back(s / (2.0 * passes) * 1e9);
+  }
+  return {median(ns), *std::min_element(ns.begin(), ns.end())};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,5 +173,7 @@ int main(int argc, char** argv) {
     std::printf("{\"stream_mib_per_thread\":%g,\"threads\":2,\"gbs\":%.1f,\"gbs_best\":%.1f}\n",
                 mib, gbs, best);
   }
+  const auto [ns, least] = handover_ns(5 * rounds);
+  std::printf("{\"handover_ns\":%.0f,\"handover_ns_best\":%.0f}\n", ns, least);
   return 0;
 }

@@ -14,6 +14,9 @@ round), so that load from other processes hits both sides of a ratio alike; and,
 load-robust check, "best/best": our fastest run against oneDNN's fastest run at either thread
 count. The roof is oneDNN's sgemm on large squares (gemm_roof).
 
+After the tables, for the rows of batch 4 or less, a lower bound on their time from the machine's
+limits measured in the same run (bound_ms below), beside issue 5's target of half oneDNN's time.
+
 Prints a markdown report on stdout; --json-out keeps every measurement, and --report FILE prints
 the report of such a file again without measuring.
 """
@@ -95,6 +98,8 @@ def measure_roof(roof_program):
             roof.update(j)
         elif "stream_mib_per_thread" in j:
             roof["stream"].append(j)
+        elif "handover_ns" in j:
+            roof["handover"] = j
         else:
             roof["sizes"].append(j)
     return roof
@@ -210,6 +215,9 @@ def report(data):
             print("Read bandwidth of 2 threads, each streaming a buffer of its own, median (best) GB/s: " + ", ".join(
                 f"{s['stream_mib_per_thread']:g} MiB a thread {s['gbs']:.1f} ({s['gbs_best']:.1f})" for s in roof["stream"])
                 + " (the bound of the batch-1 rows: 0.5 MiB a thread stays in the L2s, 2 and 8 MiB do not).")
+        if roof.get("handover"):
+            print(f"A write on one core seen by the other after {roof['handover']['handover_ns']:.0f} ns "
+                  f"(median; least {roof['handover']['handover_ns_best']:.0f}).")
     else:
         print(f"Roof used for %: {roof2:.1f} GFLOP/s (given).")
     print()
@@ -246,6 +254,66 @@ def report(data):
               "processes stalling one of its threads at the per-step barriers); the \"faster of 2t/1t\" ratio "
               "compares with its better setting in each round.")
         print()
+    report_bounds(data)
+
+
+def bound_ms(row, roof, threads):
+    """A lower bound on the time of one of our runs of `row` on `threads` cores, in ms: every
+    product at the GEMM roof, every byte at the read bandwidth measured for where it lies, no
+    packing and nothing else, and on 2 threads one hand-over between the cores a loop step.
+
+    For G gates (4 LSTM, 3 GRU), a loop step (the forward's h W_hhᵀ; in training also the
+    backward's dA W_hh) does 2·G·B·H² flop on W_hh's 4·G·H² bytes. At best each core keeps up to
+    an L2 (1 MiB) of its share there from step to step, read at the bandwidth of 0.5 MiB a
+    thread (measured on two cores, each reading its own L2: half of it a core), and the cores
+    read the rest of W_hh from the L3 or memory together, at the bandwidth measured for the
+    next size up from a core's share (all of it for one core alone):
+        step = max(2·G·B·H² / roof, L2 part / L2 bandwidth, the rest / its bandwidth) + hand-over
+    The products over all steps (Gx; in training also dW_hh, dW_ih and dX) do
+        F = 2·G·T·B·H·I  (inference),  2·G·T·B·H·(3·I + H)  (training)
+    flop and read W_ih once; training also reads and writes the weight gradients once:
+        all = max(F / roof, (4·G·H·I + 2·4·G·H·(I + H)·training) / bandwidth of 8 MiB)
+        bound = loops·T·step + all,  loops = 1 (inference) or 2 (training)
+    """
+    G = 4 if row["cell"] == "lstm" else 3
+    I, H, B, T = row["input"], row["hidden"], row["batch"], row["steps"]
+    training = row["mode"] == "train"
+    peak = (roof["roof_gflops_2t"] if threads == 2 else roof["roof_gflops_1t"]) * 1e9
+    gbs = {s["stream_mib_per_thread"]: s["gbs"] * 1e9 for s in roof["stream"]}
+    w_hh, w_ih = 4 * G * H * H, 4 * G * H * I
+    share = w_hh / threads
+    in_l2 = min(share, 2**20)
+    l2_bandwidth = gbs[min(gbs)] / 2
+    beyond_bandwidth = gbs[min((m for m in gbs if m * 2**20 >= share), default=max(gbs))]
+    hand_over = roof["handover"]["handover_ns"] * 1e-9 if threads == 2 else 0.0
+    step = max(2 * G * B * H * H / peak, in_l2 / l2_bandwidth,
+               (share - in_l2) * threads / beyond_bandwidth) + hand_over
+    flop = 2 * G * T * B * H * (3 * I + H if training else I)
+    traffic = w_ih + (2 * (w_hh + w_ih) if training else 0)
+    all_steps = max(flop / peak, traffic / gbs[max(gbs)])
+    return ((2 if training else 1) * T * step + all_steps) * 1e3
+
+
+def report_bounds(data):
+    """The rows of batch ≤ 4 against issue 5's target (half of oneDNN's time at its faster thread
+    count) and against bound_ms on 1 and 2 threads."""
+    roof = data["roof"]
+    rows = [r for r in data["results"] if r["batch"] <= 4 and "onednn1" in r["ms"]]
+    if not rows or not roof.get("stream") or not roof.get("handover"):
+        return
+    print("Bounds of the rows of batch ≤ 4 (bench/compare/run.py, bound_ms): every product at the roof; W_hh read at "
+          "every step, up to 1 MiB of a core's share from its L2 and the rest from beyond, at the bandwidths measured "
+          "above; nothing packed; one hand-over between the cores a step on 2 threads. The target is half of oneDNN's "
+          "median at its faster thread count.")
+    print()
+    print("| cell | config | mode | ours ms | target ms | bound ms, 2 threads | bound ms, 1 thread | bound / target |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        target = min(r["ms"]["onednn"], r["ms"]["onednn1"]) / 2
+        two, one = bound_ms(r, roof, 2), bound_ms(r, roof, 1)
+        print(f"| {r['cell'].upper()} | {r['name']} | {r['mode']} | {fmt_ms(r['ms']['ours'])} | {fmt_ms(target)} | "
+              f"{fmt_ms(two)} | {fmt_ms(one)} | {min(one, two) / target:.2f} |")
+    print()
 
 
 def main():
