@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "lstm/tensor.h"
 #include "lstm/threads.h"
 
@@ -39,18 +40,6 @@ void await_change(const std::atomic<uint32_t>& word, uint32_t old, std::chrono::
 // and for the next region.
 constexpr std::chrono::microseconds step_spin{200}, job_spin{1000};
 
-// FTZ (bit 15) and DAZ (bit 6) of MXCSR on for the lifetime of the object, then restored.
-class FlushDenormals {
- public:
-#if defined(__x86_64__)
-  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
-  ~FlushDenormals() { _mm_setcsr(saved_); }
-
- private:
-  unsigned saved_;
-#endif
-};
-
 class Pool {
  public:
   ~Pool() {
@@ -75,7 +64,7 @@ class Pool {
       const int index = static_cast<int>(workers_.size()) + 1;
       workers_.emplace_back([this, index] { work(index); });
     }
-    FlushDenormals flush;
+    const kernels::DenormalsFlushed flushed;
     fn_ = fn;
     body_ = body;
     done_.store(0, std::memory_order_relaxed);
@@ -92,7 +81,7 @@ class Pool {
   }
 
   static void run_alone(RegionFn fn, void* body) {
-    FlushDenormals flush;
+    const kernels::DenormalsFlushed flushed;
     fn(body, Team(0, 1));
   }
 
@@ -116,7 +105,7 @@ class Pool {
   }
 
   void work(int index) {
-    FlushDenormals flush;
+    const kernels::DenormalsFlushed flushed;
     uint32_t seen = 0;
     for (;;) {
       await_change(job_, seen, job_spin);

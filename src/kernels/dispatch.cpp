@@ -111,10 +111,15 @@ const CpuFacts& cpu_facts() {
   return facts;
 }
 
-void flush_denormals() {
-#if defined(__x86_64__)
-  _mm_setcsr(_mm_getcsr() | 0x8040);  // FTZ (bit 15) | DAZ (bit 6)
-#endif
+// FTZ (bit 15) and DAZ (bit 6) of MXCSR, the SSE/AVX floating-point mode.
+#if defined(__x86_64__) || defined(_M_X64)
+DenormalsFlushed::DenormalsFlushed() : saved_mode_(_mm_getcsr()) {
+  _mm_setcsr(saved_mode_ | 0x8040u);
 }
+DenormalsFlushed::~DenormalsFlushed() { _mm_setcsr(saved_mode_); }
+#else
+DenormalsFlushed::DenormalsFlushed() = default;
+DenormalsFlushed::~DenormalsFlushed() = default;
+#endif
 
 }  // namespace lstm::kernels

@@ -125,6 +125,7 @@ int64_t Dense::output_features(int64_t features_in) const {
 }
 
 Tensor Dense::forward(const Tensor& x, const ForwardContext& ctx) {
+  const kernels::DenormalsFlushed flushed;
   const int64_t in = options_.in_features, out = options_.out_features;
   check_last_dim(x, in, "Dense input");
   const int64_t rows = x.numel() / in;  // every leading index together
@@ -143,6 +144,7 @@ Tensor Dense::forward(const Tensor& x, const ForwardContext& ctx) {
 }
 
 Tensor Dense::backward(const Tensor& d_y) {
+  const kernels::DenormalsFlushed flushed;
   if (input_.rank() == 0) throw_no_training_forward("Dense");
   const int64_t in = options_.in_features, out = options_.out_features;
   Shape y_shape = input_.shape();
@@ -358,6 +360,7 @@ std::string LayerNorm::describe() const {
 }
 
 Tensor LayerNorm::forward(const Tensor& x, const ForwardContext& ctx) {
+  const kernels::DenormalsFlushed flushed;
   const int64_t features = options_.features;
   check_last_dim(x, features, "LayerNorm input");
   const int64_t rows = x.numel() / features;
@@ -402,6 +405,7 @@ Tensor LayerNorm::forward(const Tensor& x, const ForwardContext& ctx) {
 }
 
 Tensor LayerNorm::backward(const Tensor& d_y) {
+  const kernels::DenormalsFlushed flushed;
   if (normalized_.rank() == 0) throw_no_training_forward("LayerNorm");
   check_output_gradient(d_y, normalized_.shape(), "LayerNorm");
   const int64_t features = options_.features;

@@ -4,6 +4,7 @@
 #include <set>
 #include <utility>
 
+#include "kernels/kernels.h"
 #include "lstm/optim.h"
 #include "optim/check.h"
 
@@ -38,6 +39,7 @@ void Optimizer::step(const std::vector<ParameterRef>& parameters) {
                   tensor.shape_string() + ", the parameter " + p.value->shape_string());
   }
   ++step_count_;
+  const kernels::DenormalsFlushed flushed;
   for (const ParameterRef& p : parameters) update(p, buffers_[p.name], step_count_);
 }
 
