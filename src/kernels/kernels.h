@@ -32,9 +32,9 @@ const CpuFacts& cpu_facts();
 // thread's floating-point mode as it was: so that tiny values never slow a run down (on Zen 5
 // Adam's step took 4× as long without it on gradients of 10⁻²¹, whose squares are subnormal:
 // 11.7–12.1 against 2.8–2.9 ns a parameter), at the price of values below 2⁻¹²⁶ read and
-// written as zero. Every region of the thread pool runs
-// under one, and so does the work the library does outside them (Dense, LayerNorm, the
-// optimizers' step); the caller's own code keeps its mode.
+// written as zero. Every region of the thread pool runs under one, and so does the work the
+// library does outside them (Dense, LayerNorm, the optimizers' step); the caller's own code
+// keeps its mode.
 class DenormalsFlushed {
  public:
   DenormalsFlushed();
