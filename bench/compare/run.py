@@ -165,17 +165,17 @@ def summarize(row, contenders):
     row["ms"] = {c: statistics.median(x["ms"] for x in per[c]) for c in contenders}
     row["ratio"] = {c: statistics.median(per[c][r]["ms"] / per["ours"][r]["ms"] for r in range(rounds))
                     for c in contenders if c != "ours"}
+    def against_faster_onednn(cost):
+        """The median over the rounds of oneDNN's cost(run) at whichever thread count was faster in
+        that round, over ours: load that stalls its two threads then cannot flatter us."""
+        return statistics.median(
+            min(cost(per[c][r]) for c in ("onednn", "onednn1")) / per["ours"][r]["ms"] for r in range(rounds))
     if "onednn1" in per:
-        # oneDNN at whichever thread count was faster in that round: load that stalls its two
-        # threads then cannot flatter us.
-        row["ratio"]["onednn_faster"] = statistics.median(
-            min(per["onednn"][r]["ms"], per["onednn1"][r]["ms"]) / per["ours"][r]["ms"] for r in range(rounds))
+        row["ratio"]["onednn_faster"] = against_faster_onednn(lambda run: run["ms"])
     if row["mode"] == "train" and "onednn1" in per and "reorder_ms" in per["onednn"][0]:
-        # As above, with oneDNN paying its weight reorders at every call, as our training pays its
-        # packing: what a training step whose weights change at every step costs each.
-        row["ratio_with_reorders"] = statistics.median(
-            min(per[c][r]["ms"] + per[c][r]["reorder_ms"] for c in ("onednn", "onednn1")) / per["ours"][r]["ms"]
-            for r in range(rounds))
+        # With oneDNN paying its weight reorders at every call, as our training pays its packing:
+        # what a training step whose weights change at every step costs each.
+        row["ratio_with_reorders"] = against_faster_onednn(lambda run: run["ms"] + run["reorder_ms"])
         row["reorder_ms"] = statistics.median(x["reorder_ms"] for x in per["onednn"])
     best = {c: min(x["ms_min"] for x in per[c]) for c in contenders}
     onednn_best = min(best[c] for c in contenders if c.startswith("onednn"))
