@@ -3,6 +3,8 @@
 // transpose, padded leading dimensions, beta 0 over NaN, 1 and others, empty products), and
 // sigmoid / tanh on dense sweeps, tiny and extreme inputs; the fused backward cell steps.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -15,6 +17,7 @@
 #include <functional>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -302,6 +305,56 @@ TEST(KernelsGemm, RowsOfAInOneCacheSet) {
                                    c_aliasing.size() * sizeof(float)))
               << aliasing.describe();
         }
+  });
+}
+
+// Floats whose last one is the last before a page that cannot be read: a read past their end
+// stops the test with a fault.
+class FloatsBeforeAGuardPage {
+ public:
+  explicit FloatsBeforeAGuardPage(const std::vector<float>& values) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t bytes = values.size() * sizeof(float);
+    mapped_bytes_ = (bytes + page - 1) / page * page + page;
+    void* mapped = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+    if (mapped == MAP_FAILED) throw std::runtime_error("mmap failed");
+    base_ = static_cast<char*>(mapped);
+    char* guard = base_ + mapped_bytes_ - page;
+    if (mprotect(guard, page, PROT_NONE) != 0) throw std::runtime_error("mprotect failed");
+    data_ = reinterpret_cast<float*>(guard - bytes);
+    std::copy(values.begin(), values.end(), data_);
+  }
+  ~FloatsBeforeAGuardPage() { munmap(base_, mapped_bytes_); }
+  FloatsBeforeAGuardPage(const FloatsBeforeAGuardPage&) = delete;
+  FloatsBeforeAGuardPage& operator=(const FloatsBeforeAGuardPage&) = delete;
+  const float* data() const { return data_; }
+
+ private:
+  char* base_ = nullptr;
+  size_t mapped_bytes_ = 0;
+  float* data_ = nullptr;
+};
+
+// The packing of op(A) = Aᵀ loads whole vectors where a row of A has that many floats left to
+// read: it must not read past the m floats of the last row, at any width of the last panel.
+TEST(KernelsGemm, TransposedAIsNotReadPastItsLastRow) {
+  for_each_isa([](Isa isa) {
+    std::mt19937 rng(10);
+    for (int64_t m : {1, 5, 14, 15, 16, 17, 29, 113, 130})
+      for (int64_t k : {3, 530}) {
+        const GemmCase g{Trans::yes, Trans::no, m, 40, k, 0, 1, 2, 1.0f};
+        GemmOperands x(g, rng);
+        const GemmReference ref = reference_gemm(g, x);
+        const FloatsBeforeAGuardPage a(x.a);
+        std::vector<float> c = x.c;
+        kernels::sgemm(Trans::yes, Trans::no, m, g.n, k, a.data(), g.lda(), x.b.data(), g.ldb(),
+                       1.0f, c.data(), g.ldc());
+        EXPECT_TRUE(gemm_result_close(g, c, ref, gemm_tolerance(k)));
+        std::vector<float> packed(
+            static_cast<size_t>(kernels::packed_a_size(Trans::yes, m, k, g.lda(), isa)));
+        kernels::pack_a(Trans::yes, m, k, a.data(), g.lda(), packed.data(), isa);
+      }
   });
 }
 
