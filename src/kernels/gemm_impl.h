@@ -341,9 +341,13 @@ struct Gemm {
   // would cost more than it saves and would be made once per chunk of columns. But rows of A
   // read in place whose stride is a multiple of kL1SetSpan (h_t of 1024 units, batch-first or
   // not) all fall into the same L1 set; a tile of more rows than the set has ways evicts them
-  // at every step p: 14 such rows ran at 40 GFLOP/s where the tile does 100 (Zen 4). Then they
-  // are first copied, a block at a time, to rows a line longer than the depth block
-  // ("spread"). Otherwise op(A) is packed, a block at a time, into row panels.
+  // at every step p: 14 such rows ran at 40 GFLOP/s where the tile does 100 (Zen 4). More than
+  // half of the ways is already too many, as the lines of the B panel streaming through every
+  // set take the rest: the per-step product of a batch of 32 (tiles of 11, 11 and 10 rows,
+  // 12-way sets of Zen 5; 1024 × 2048 of W_hhᵀ packed, one core) ran at 170–175 GFLOP/s, with
+  // rows a line apart from a set 198–202. Then they are first copied, a block at a time, to rows
+  // a line longer than the depth block ("spread"). Otherwise op(A) is packed, a block at a
+  // time, into row panels.
   enum class ALayout { in_place, spread, panels };
   struct AShape {
     int64_t rows;        // m, of op(A)
@@ -354,7 +358,7 @@ struct Gemm {
         : rows(m),
           layout(!reads_a_in_place(trans_a, m) ? ALayout::panels
                  : (lda * static_cast<int64_t>(sizeof(float))) % kL1SetSpan == 0 &&
-                         RowPanels(m).height(0) > cpu_facts().l1d_ways
+                         RowPanels(m).height(0) > cpu_facts().l1d_ways / 2
                      ? ALayout::spread
                      : ALayout::in_place),
           depth(depth_block(trans_a, m, k)),
