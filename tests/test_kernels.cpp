@@ -351,6 +351,7 @@ TEST(KernelsGemm, TransposedAIsNotReadPastItsLastRow) {
         kernels::sgemm(Trans::yes, Trans::no, m, g.n, k, a.data(), g.lda(), x.b.data(), g.ldb(),
                        1.0f, c.data(), g.ldc());
         EXPECT_TRUE(gemm_result_close(g, c, ref, gemm_tolerance(k)));
+        // pack_a reads A as sgemm does (its values: PackedAGivesTheSameBits); here, its reads
         std::vector<float> packed(
             static_cast<size_t>(kernels::packed_a_size(Trans::yes, m, k, g.lda(), isa)));
         kernels::pack_a(Trans::yes, m, k, a.data(), g.lda(), packed.data(), isa);

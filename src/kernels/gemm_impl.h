@@ -350,12 +350,12 @@ struct Gemm {
   // time, into row panels.
   enum class ALayout { in_place, spread, panels };
   struct AShape {
-    int64_t rows;        // m, of op(A)
+    int64_t m;           // rows of op(A)
     ALayout layout;
     int64_t depth;       // of the k blocks
     int64_t spread_row;  // the row stride of the spread copy
-    AShape(Trans trans_a, int64_t m, int64_t k, int64_t lda)
-        : rows(m),
+    AShape(Trans trans_a, int64_t m_, int64_t k, int64_t lda)
+        : m(m_),
           layout(!reads_a_in_place(trans_a, m) ? ALayout::panels
                  : (lda * static_cast<int64_t>(sizeof(float))) % kL1SetSpan == 0 &&
                          RowPanels(m).height(0) > cpu_facts().l1d_ways / 2
@@ -392,7 +392,7 @@ struct Gemm {
         return {out, shape.spread_row, true};
       case ALayout::panels: break;
     }
-    pack_a_panels(trans_a, a, lda, shape.rows, ic, mc, pc, kc, out);
+    pack_a_panels(trans_a, a, lda, shape.m, ic, mc, pc, kc, out);
     return {out, kc, false};
   }
 
