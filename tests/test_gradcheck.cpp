@@ -169,10 +169,33 @@ void check_recurrent_gradients(const RecurrentCase& c, uint64_t seed) {
                                        << kGradientTolerance;
 }
 
+// The gradients of a layer too large to difference every element, at 12 random elements of each
+// parameter, the input and the initial states (c.with_h0).
+void check_sampled_gradients(const RecurrentCase& c, uint64_t seed) {
+  const std::string what = c.describe() + " seed=" + std::to_string(seed);
+  RecurrentProblem problem(c, seed);
+  problem.layer.zero_grad();
+  const RecurrentGradients gradients = problem.layer.backward_sequence(
+      problem.w, &problem.w_h, problem.w_c.empty() ? nullptr : &problem.w_c);
+  const std::function<double()> loss = [&] { return problem.reference_loss(); };
+  Rng rng(seed + 100);
+  constexpr int samples = 12;
+  for (const ParameterRef& p : problem.layer.parameters())
+    EXPECT_TRUE(close_at_samples(*p.grad, problem.parameters.at(p.name), loss, samples, rng,
+                                 what + ": gradient of " + p.name));
+  EXPECT_TRUE(close_at_samples(gradients.d_input, problem.input.x, loss, samples, rng,
+                               what + ": d_input"));
+  if (!c.with_h0) return;
+  EXPECT_TRUE(close_at_samples(gradients.d_h0, problem.input.h0, loss, samples, rng,
+                               what + ": d_h0"));
+  if (c.config.cell == CellType::lstm)
+    EXPECT_TRUE(close_at_samples(gradients.d_c0, problem.input.c0, loss, samples, rng,
+                                 what + ": d_c0"));
+}
+
 // Layers whose steps compute their own rows of Gx (Recurrent's input_in_steps: 16 samples or
 // more, W_hh over the 1 MiB of row blocks, the weights within 16 MiB), every cell, with initial
-// states and lengths: the gradients at 12 random elements of each parameter, the input and the
-// initial states (the layers are too large to difference every element).
+// states and lengths.
 TEST(Gradcheck, InputProjectionInTheSteps) {
   for (CellType cell : {CellType::lstm, CellType::gru, CellType::rnn_tanh}) {
     const RecurrentConfig config{.cell = cell,
@@ -180,27 +203,27 @@ TEST(Gradcheck, InputProjectionInTheSteps) {
                                  .hidden_size = cell == CellType::lstm  ? 260
                                                 : cell == CellType::gru ? 300
                                                                         : 520};
-    const RecurrentCase c{
-        .config = config, .batch = 16, .steps = 2, .with_h0 = true, .with_lengths = true};
-    const std::string what = c.describe();
-    RecurrentProblem problem(c, 600 + static_cast<uint64_t>(cell));
-    problem.layer.zero_grad();
-    const RecurrentGradients gradients = problem.layer.backward_sequence(
-        problem.w, &problem.w_h, problem.w_c.empty() ? nullptr : &problem.w_c);
-    const std::function<double()> loss = [&] { return problem.reference_loss(); };
-    Rng rng(700);
-    constexpr int samples = 12;
-    for (const ParameterRef& p : problem.layer.parameters())
-      EXPECT_TRUE(close_at_samples(*p.grad, problem.parameters.at(p.name), loss, samples, rng,
-                                   what + ": gradient of " + p.name));
-    EXPECT_TRUE(close_at_samples(gradients.d_input, problem.input.x, loss, samples, rng,
-                                 what + ": d_input"));
-    EXPECT_TRUE(close_at_samples(gradients.d_h0, problem.input.h0, loss, samples, rng,
-                                 what + ": d_h0"));
-    if (cell == CellType::lstm)
-      EXPECT_TRUE(close_at_samples(gradients.d_c0, problem.input.c0, loss, samples, rng,
-                                   what + ": d_c0"));
+    check_sampled_gradients(
+        {.config = config, .batch = 16, .steps = 2, .with_h0 = true, .with_lengths = true},
+        600 + static_cast<uint64_t>(cell));
   }
+}
+
+// Small batches over several chunks of units (each chunk's dh_{t−1} = dA_t W_hh from all of dA_t
+// and its own columns of W_hh): 3 chunks of 32, 32 and 8 units (the last padded to a panel) and
+// 8 chunks of 48 units but the last two (12, none), both directions, with initial states and
+// lengths. The gradient checks above have one chunk of units (H ≤ 5).
+TEST(Gradcheck, ChunksOfUnitsAtSmallBatches) {
+  for (CellType cell : {CellType::lstm, CellType::gru, CellType::rnn_tanh})
+    for (int64_t hidden : {72, 300}) {
+      const RecurrentConfig config{
+          .cell = cell, .input_size = 5, .hidden_size = hidden, .bidirectional = true};
+      const uint64_t seed = 800 + static_cast<uint64_t>(cell) * 10 + static_cast<uint64_t>(hidden);
+      check_sampled_gradients({.config = config, .batch = 1, .steps = 4, .with_h0 = true}, seed);
+      check_sampled_gradients(
+          {.config = config, .batch = 3, .steps = 4, .with_h0 = true, .with_lengths = true},
+          seed + 1);
+    }
 }
 
 // The variants every cell is checked in: one layer; initial states; bidirectional with lengths;
