@@ -76,7 +76,9 @@ class BufferOf {
 using Buffer = BufferOf<float>;
 
 // What one direction of one layer remembers from a training forward pass for backward.
-// Every buffer is indexed by the time step t it belongs to (also in the reverse direction).
+// Every buffer is indexed by the time step t it belongs to (also in the reverse direction); the
+// (T, B, ·) ones hold sample b of step t at row RowBlock::row(t, b): time-major, but block by
+// block where the time loop runs in row blocks.
 struct DirectionTrace {
   Buffer gates;     // (T, B, G·H) activated gates: LSTM [i f g o], GRU [r z n], RNN [h_t]
   Buffer h_prev;    // (T, B, H_out) the state entering step t
@@ -426,14 +428,19 @@ struct Recurrent::Impl {
   struct RowBlock {
     int64_t index;
     Team::Range rows;  // the samples [rows.begin, rows.end) of the batch
-    // The row of sample b at step t in the backward's dA (d_gates, d_recurrent), which holds
-    // each block's rows together, step after step: (T, rows, ·) a block after the other, so
-    // that a block's weight gradients read its rows where they lie. With one block of all
-    // samples that is t·B + b, the (T, B, ·) of the other buffers.
-    int64_t grad_row(int64_t t, int64_t b, int64_t steps) const {
+    // The row of sample b at step t in the time loop's buffers of T·B rows (Gx, the trace, the
+    // backward's dA), which hold each block's rows together, step after step: (T, rows, ·) a
+    // block after the other, so that a block's weight gradients read its rows of dA where they
+    // lie, and no member writes rows of a step between another's. With one block of all
+    // samples that is t·B + b: (T, B, ·).
+    int64_t row(int64_t t, int64_t b, int64_t steps) const {
       return rows.begin * steps + t * rows.size() + (b - rows.begin);
     }
   };
+  // Row block k of batch_blocks(batch): its samples as even as whole samples allow.
+  RowBlock row_block(int64_t k) const {
+    return {k, threads::split_nearest(batch, batch_blocks(batch), k, 1)};
+  }
   // Runs step(team, phase, chunk, block) for every chunk < chunk_count() of every phase <
   // phases of a direction's time loop, phase 0 (the packing of W_hh) for all samples, then the
   // rest in the row blocks of batch_blocks: one block of all samples, its phases' chunks shared
@@ -455,7 +462,7 @@ struct Recurrent::Impl {
     // up at most the block it is running.
     threads::run_phases(team_threads(), 1, blocks, threads::ChunkOrder::same,
                         [&](const Team& team, int64_t, int64_t k) {
-      const RowBlock block{k, threads::split_nearest(batch, blocks, k, 1)};
+      const RowBlock block = row_block(k);
       member_work[team.index()].forget_prepared();  // a step's A holds the block's rows
       for (int64_t phase = 1; phase < phases; ++phase)
         for (int64_t chunk = 0; chunk < C; ++chunk) step(team, phase, chunk, block);
@@ -655,7 +662,8 @@ struct Recurrent::Impl {
       const auto update_h = [&] {
         for (int64_t b = b0; b < block.rows.end; ++b) {
           const float* h_prev_b = h_prev + b * h_prev_row + o0;
-          if (trace) copy_floats(trace->h_prev.data() + (t * B + b) * H_out + o0, h_prev_b, n_out);
+          if (trace)
+            copy_floats(trace->h_prev.data() + block.row(t, b, T) * H_out + o0, h_prev_b, n_out);
           if (straight) continue;
           float* y_b = y_of(t) + b * y_row + o0;
           float* h_b = h_t + b * H_out + o0;
@@ -680,7 +688,7 @@ struct Recurrent::Impl {
       float* rec = mine.recurrent.get(rows * R);
       // (rows, G·H) this step's gates of the block's samples, from the chunk's units: Gx, and
       // in training the activated gates (null: inference with Gx in the steps)
-      float* g = gates ? gates + (t * B + b0) * GH + u0 : nullptr;
+      float* g = gates ? gates + block.row(t, b0, T) * GH + u0 : nullptr;
       kernels::InGates gx{g, GH, H};
       if (in_steps) {
         // (rows, R) Gx of the chunk's columns = x_t W_ihᵀ + bias
@@ -695,7 +703,7 @@ struct Recurrent::Impl {
         gx = {input, R, w_pad};
       } else if (in_blocks && chunk == 0) {  // the block's rows of Gx, all columns, for its chunks
         project(p, x + t * x_step + b0 * x_row, x_row, rows, I, bias, w_ih_packed, {0, GH},
-                gates + (t * B + b0) * GH, isa);
+                gates + block.row(t, b0, T) * GH, isa);
       }
       // Outside row blocks, this step's rows of g (Gx written before the loop, or where training
       // keeps the activated gates) have left the caches; asked for now, they arrive while the
@@ -724,10 +732,10 @@ struct Recurrent::Impl {
         const kernels::InRows c_prev =
             !trace || s == 0
                 ? kernels::InRows{c_chunk, H}
-                : kernels::InRows{trace->c_new.data() + (t_before * B + b0) * H + u0, H};
+                : kernels::InRows{trace->c_new.data() + block.row(t_before, b0, T) * H + u0, H};
         if (trace && s == 0) copy_rows(trace->c_first.data() + b0 * H + u0, H, c_chunk, H, rows, n);
         const kernels::OutRows c_new =
-            trace ? kernels::OutRows{trace->c_new.data() + (t * B + b0) * H + u0, H}
+            trace ? kernels::OutRows{trace->c_new.data() + block.row(t, b0, T) * H + u0, H}
             : lengths.empty() ? kernels::OutRows{c_chunk, H}
                               : kernels::OutRows{mine.cell.get(rows * n), n};
         const kernels::OutRows out =
@@ -736,7 +744,7 @@ struct Recurrent::Impl {
         kernels::lstm_step({.rows = rows, .n = n, .gx = gx, .rec = rec_gates, .c_prev = c_prev,
                             .act = act, .c_new = c_new, .h = out});
         if (trace && projected)
-          copy_rows(trace->cell_out.data() + (t * B + b0) * H + u0, H, out.data, H, rows, n);
+          copy_rows(trace->cell_out.data() + block.row(t, b0, T) * H + u0, H, out.data, H, rows, n);
         if (!lengths.empty())
           for (int64_t r = 0; r < rows; ++r) {  // sample b0 + r
             if (trace && !valid(b0 + r, t))
@@ -749,7 +757,8 @@ struct Recurrent::Impl {
         kernels::gru_step({.rows = rows, .n = n, .gx = gx, .rec = rec_gates,
                            .b_hh = cfg.bias ? value(p.b_hh) + u0 : nullptr, .b_gate = H,
                            .h_prev = {h_prev_rows + u0, h_prev_row}, .act = act,
-                           .hn = {trace ? trace->hn.data() + (t * B + b0) * H + u0 : nullptr, H},
+                           .hn = {trace ? trace->hn.data() + block.row(t, b0, T) * H + u0 : nullptr,
+                                  H},
                            .h = {h_out + b0 * h_out_row + u0, h_out_row}});
       } else {
         for (int64_t r = 0; r < rows; ++r) {  // sample b0 + r
@@ -768,8 +777,14 @@ struct Recurrent::Impl {
       if (!projected) update_h();
     }, [](const Team&, const RowBlock&) {});
     if (frozen && bf16) frozen->has_w_hh_bf16[state] = true;
-    // the final cell, training: c_t of the last step (a finished sample's: the one it kept)
-    if (trace && is_lstm) copy_floats(c, trace->c_new.data() + (reverse ? 0 : T - 1) * B * H, B * H);
+    // the final cell, training: c_t of the last step (a finished sample's: the one it kept),
+    // block by block
+    for (int64_t k = 0; trace && is_lstm && k < batch_blocks(B); ++k) {
+      const RowBlock block = row_block(k);
+      const int64_t b0 = block.rows.begin;
+      copy_floats(c + b0 * H, trace->c_new.data() + block.row(reverse ? 0 : T - 1, b0, T) * H,
+                  block.rows.size() * H);
+    }
     // the final state: h_t of the last step
     if (straight)
       copy_rows(h, H_out, y_of(reverse ? 0 : T - 1), y_row, B, H_out);
@@ -827,8 +842,9 @@ struct Recurrent::Impl {
       const int64_t b0 = block.rows.begin, b_end = block.rows.end, n_rows = block.rows.size();
       float* packed_chunk = packed + chunk * packed_size;
       const int64_t t = reverse ? s : T - 1 - s;  // the forward order, reversed
-      const float* g = trace.gates.data() + t * B * GH;
-      const auto dA_row = [&](int64_t b) { return block.grad_row(t, b, T) * GH; };
+      // sample b's row of this step in dA and in the trace's gates
+      const auto dA_row = [&](int64_t b) { return block.row(t, b, T) * GH; };
+      const auto g = [&](int64_t b) { return trace.gates.data() + dA_row(b); };
 
       if (part == 2) {
         // dh_{t−1} = dA_rec W_hh (+ dh ⊙ z for GRU), this chunk's outputs; a finished sample
@@ -842,7 +858,7 @@ struct Recurrent::Impl {
           float* dh_b = dh + b * H_out + o0;
           const float* dhp = d_h_prev + b * H_out + o0;
           if (is_gru) {
-            const float* gz = g + b * GH + H + o0;
+            const float* gz = g(b) + H + o0;
             const float* dht = d_h_total + b * H_out + o0;
             for (int64_t j = 0; j < n_out; ++j) dh_b[j] = dhp[j] + dht[j] * gz[j];
           } else {
@@ -891,13 +907,13 @@ struct Recurrent::Impl {
         }
         int64_t end = b + 1;
         while (end < b_end && valid(end, t)) ++end;
-        const int64_t rows = end - b, row = t * B + b;
+        const int64_t rows = end - b, row = block.row(t, b, T);
         // c_{t−1}: the cell entering the first step, or c_t of the step before
         const bool first_step = t == (reverse ? T - 1 : 0);
-        const int64_t row_before = (reverse ? t + 1 : t - 1) * B + b;
+        const int64_t row_before = block.row(reverse ? t + 1 : t - 1, b, T);
         const float* c_before =
             first_step ? trace.c_first.data() + b * H : trace.c_new.data() + row_before * H;
-        const kernels::InGates act{g + b * GH + u0, GH, H};
+        const kernels::InGates act{g(b) + u0, GH, H};
         const kernels::OutGates dg_view{dg_b, GH, H};
         if (is_lstm) {
           kernels::lstm_backward_step({.rows = rows, .n = n, .act = act,
@@ -919,7 +935,7 @@ struct Recurrent::Impl {
         }
         for (; b < end; ++b) {
           float* dg_r = d_gates + dA_row(b) + u0;
-          const float* gb = g + b * GH + u0;
+          const float* gb = g(b) + u0;
           // h_t = φ(a):  da = dh ⊙ φ'(a), with tanh' = 1 − h², relu' = [h > 0]
           const bool is_tanh = cfg.cell == CellType::rnn_tanh;
           const float* dht = d_h_total + b * H_out + u0;
@@ -973,12 +989,13 @@ struct Recurrent::Impl {
     }
   }
 
-  // stacked (count, H_out + I) = [H_prev | X] of the rows [from, from + count) of T·B
-  void stack_inputs(const DirectionTrace& trace, const float* x, int64_t I, int64_t from,
-                    int64_t count, float* stacked) const {
+  // stacked (count, H_out + I) = [H_prev | X] of count rows, from row h_from of the trace's
+  // H_prev and row x_from of X (time-major, T·B rows)
+  void stack_inputs(const DirectionTrace& trace, const float* x, int64_t I, int64_t h_from,
+                    int64_t x_from, int64_t count, float* stacked) const {
     const int64_t H_out = cfg.output_size(), width = H_out + I;
-    copy_rows(stacked, width, trace.h_prev.data() + from * H_out, H_out, count, H_out);
-    copy_rows(stacked + H_out, width, x + from * I, I, count, I);
+    copy_rows(stacked, width, trace.h_prev.data() + h_from * H_out, H_out, count, H_out);
+    copy_rows(stacked + H_out, width, x + x_from * I, I, count, I);
   }
   // dW_hh and dW_ih += the gate rows [g0, g1) of a product dAᵀ [H_prev | X] (rows `width`
   // apart, row g0 first)
@@ -1001,9 +1018,9 @@ struct Recurrent::Impl {
   // every step, so that no core reads what another wrote:
   //   [dW_hh | dW_ih]_k = dA_kᵀ [H_prev | X]_k   (GRU: dA_rec,kᵀ H_prev,k and dA_in,kᵀ X_k),
   //   dX_k = dx_beta·dX_k + dA_in,k W_ih,
-  // a few steps at a time, at most gathered_rows rows: dA's lie together (RowBlock::grad_row),
-  // [H_prev | X]'s are gathered; add_block_gradients then adds the blocks' weight gradients up
-  // in the blocks' order.
+  // a few steps at a time, at most gathered_rows rows: dA's lie together (RowBlock::row),
+  // [H_prev | X]'s are gathered side by side (X's rows are time-major, the caller's);
+  // add_block_gradients then adds the blocks' weight gradients up in the blocks' order.
   static constexpr int64_t gathered_rows = 2048;
   void block_gradients(const DirectionParams& p, const DirectionTrace& trace, const float* x,
                        int64_t I, const float* d_gates, const float* d_recurrent,
@@ -1020,10 +1037,11 @@ struct Recurrent::Impl {
     for (int64_t t0 = 0; t0 < T; t0 += piece) {
       const int64_t t1 = std::min(T, t0 + piece), n = (t1 - t0) * rows;
       for (int64_t t = t0; t < t1; ++t)  // the block's rows at step t
-        stack_inputs(trace, x, I, t * B + b0, rows, stacked + (t - t0) * rows * width);
-      // (n, G·H) dA_in and dA_rec (GRU) of these steps: the block's rows lie together (grad_row)
-      const float* d_in = d_gates + block.grad_row(t0, b0, T) * GH;
-      const float* d_rec = d_recurrent ? d_recurrent + block.grad_row(t0, b0, T) * GH : d_in;
+        stack_inputs(trace, x, I, block.row(t, b0, T), t * B + b0, rows,
+                     stacked + (t - t0) * rows * width);
+      // (n, G·H) dA_in and dA_rec (GRU) of these steps: the block's rows lie together
+      const float* d_in = d_gates + block.row(t0, b0, T) * GH;
+      const float* d_rec = d_recurrent ? d_recurrent + block.row(t0, b0, T) * GH : d_in;
       const float beta = t0 == 0 ? 0.0f : 1.0f;
       if (d_rec == d_in) {
         sgemm(Trans::yes, Trans::no, GH, width, n, d_in, GH, stacked, width, beta, product, width);
@@ -1159,7 +1177,7 @@ struct Recurrent::Impl {
     float* product = mine.stacked_product.get(m * width);  // (m, width) dAᵀ [H_prev | X]
     for (int64_t r0 = 0; r0 < rows; r0 += block_rows) {
       const int64_t block = std::min(block_rows, rows - r0);
-      stack_inputs(trace, x, I, r0, block, stacked);
+      stack_inputs(trace, x, I, r0, r0, block, stacked);
       sgemm(Trans::yes, Trans::no, m, width, block, d_gates + r0 * GH + gate_rows.begin, GH,
             stacked, width, r0 == 0 ? 0.0f : 1.0f, product, width);
     }
