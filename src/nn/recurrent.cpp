@@ -779,12 +779,13 @@ struct Recurrent::Impl {
     if (frozen && bf16) frozen->has_w_hh_bf16[state] = true;
     // the final cell, training: c_t of the last step (a finished sample's: the one it kept),
     // block by block
-    for (int64_t k = 0; trace && is_lstm && k < batch_blocks(B); ++k) {
-      const RowBlock block = row_block(k);
-      const int64_t b0 = block.rows.begin;
-      copy_floats(c + b0 * H, trace->c_new.data() + block.row(reverse ? 0 : T - 1, b0, T) * H,
-                  block.rows.size() * H);
-    }
+    if (trace && is_lstm)
+      for (int64_t k = 0; k < batch_blocks(B); ++k) {
+        const RowBlock block = row_block(k);
+        const int64_t b0 = block.rows.begin;
+        copy_floats(c + b0 * H, trace->c_new.data() + block.row(reverse ? 0 : T - 1, b0, T) * H,
+                    block.rows.size() * H);
+      }
     // the final state: h_t of the last step
     if (straight)
       copy_rows(h, H_out, y_of(reverse ? 0 : T - 1), y_row, B, H_out);
