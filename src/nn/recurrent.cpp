@@ -647,6 +647,8 @@ struct Recurrent::Impl {
       }
       const int64_t s = (phase - 1) / parts;
       const int64_t t = reverse ? T - 1 - s : s;
+      // the block's first row of step t in the buffers of T·B rows (Gx, the trace)
+      const int64_t step_row = block.row(t, b0, T);
       // (B, H_out) h_{t−1}, row b at h_prev + b·h_prev_row (all rows: b is a sample's index)
       const bool from_y = straight && s > 0;
       const float* h_prev =
@@ -688,7 +690,7 @@ struct Recurrent::Impl {
       float* rec = mine.recurrent.get(rows * R);
       // (rows, G·H) this step's gates of the block's samples, from the chunk's units: Gx, and
       // in training the activated gates (null: inference with Gx in the steps)
-      float* g = gates ? gates + block.row(t, b0, T) * GH + u0 : nullptr;
+      float* g = gates ? gates + step_row * GH + u0 : nullptr;
       kernels::InGates gx{g, GH, H};
       if (in_steps) {
         // (rows, R) Gx of the chunk's columns = x_t W_ihᵀ + bias
@@ -703,7 +705,7 @@ struct Recurrent::Impl {
         gx = {input, R, w_pad};
       } else if (in_blocks && chunk == 0) {  // the block's rows of Gx, all columns, for its chunks
         project(p, x + t * x_step + b0 * x_row, x_row, rows, I, bias, w_ih_packed, {0, GH},
-                gates + block.row(t, b0, T) * GH, isa);
+                gates + step_row * GH, isa);
       }
       // Outside row blocks, this step's rows of g (Gx written before the loop, or where training
       // keeps the activated gates) have left the caches; asked for now, they arrive while the
@@ -735,7 +737,7 @@ struct Recurrent::Impl {
                 : kernels::InRows{trace->c_new.data() + block.row(t_before, b0, T) * H + u0, H};
         if (trace && s == 0) copy_rows(trace->c_first.data() + b0 * H + u0, H, c_chunk, H, rows, n);
         const kernels::OutRows c_new =
-            trace ? kernels::OutRows{trace->c_new.data() + block.row(t, b0, T) * H + u0, H}
+            trace ? kernels::OutRows{trace->c_new.data() + step_row * H + u0, H}
             : lengths.empty() ? kernels::OutRows{c_chunk, H}
                               : kernels::OutRows{mine.cell.get(rows * n), n};
         const kernels::OutRows out =
@@ -744,7 +746,7 @@ struct Recurrent::Impl {
         kernels::lstm_step({.rows = rows, .n = n, .gx = gx, .rec = rec_gates, .c_prev = c_prev,
                             .act = act, .c_new = c_new, .h = out});
         if (trace && projected)
-          copy_rows(trace->cell_out.data() + block.row(t, b0, T) * H + u0, H, out.data, H, rows, n);
+          copy_rows(trace->cell_out.data() + step_row * H + u0, H, out.data, H, rows, n);
         if (!lengths.empty())
           for (int64_t r = 0; r < rows; ++r) {  // sample b0 + r
             if (trace && !valid(b0 + r, t))
@@ -757,8 +759,7 @@ struct Recurrent::Impl {
         kernels::gru_step({.rows = rows, .n = n, .gx = gx, .rec = rec_gates,
                            .b_hh = cfg.bias ? value(p.b_hh) + u0 : nullptr, .b_gate = H,
                            .h_prev = {h_prev_rows + u0, h_prev_row}, .act = act,
-                           .hn = {trace ? trace->hn.data() + block.row(t, b0, T) * H + u0 : nullptr,
-                                  H},
+                           .hn = {trace ? trace->hn.data() + step_row * H + u0 : nullptr, H},
                            .h = {h_out + b0 * h_out_row + u0, h_out_row}});
       } else {
         for (int64_t r = 0; r < rows; ++r) {  // sample b0 + r
@@ -780,7 +781,7 @@ struct Recurrent::Impl {
     // the final cell, training: c_t of the last step (a finished sample's: the one it kept),
     // block by block
     if (trace && is_lstm)
-      for (int64_t k = 0; k < batch_blocks(B); ++k) {
+      for (int64_t k = 0, blocks = batch_blocks(B); k < blocks; ++k) {
         const RowBlock block = row_block(k);
         const int64_t b0 = block.rows.begin;
         copy_floats(c + b0 * H, trace->c_new.data() + block.row(reverse ? 0 : T - 1, b0, T) * H,
