@@ -252,8 +252,9 @@ TEST(KernelsGemm, FewRows) {
   });
 }
 
-// Larger than one cache block in every direction (m > MC, n > NC, k > 2·KC), and the LSTM
-// shapes: input projection X·W_ihᵀ, a step h·W_hhᵀ, backward dW = dGᵀ·X and dX = dG·W.
+// Larger than one cache block in every direction (m > MC, n > NC, k > 2·KC: 256 on the
+// scalar and AVX2 paths, 1024 on AVX-512), and the LSTM shapes: input projection X·W_ihᵀ, a
+// step h·W_hhᵀ, backward dW = dGᵀ·X and dX = dG·W.
 TEST(KernelsGemm, BeyondCacheBlocksAndLstmShapes) {
   for_each_isa([](Isa) {
     std::mt19937 rng(4);
@@ -261,6 +262,10 @@ TEST(KernelsGemm, BeyondCacheBlocksAndLstmShapes) {
         sgemm_matches_reference({Trans::no, Trans::yes, 170, 2085, 530, 1, 0, 2, 0.0f}, rng));
     EXPECT_TRUE(
         sgemm_matches_reference({Trans::yes, Trans::no, 150, 2060, 520, 0, 3, 0, 1.0f}, rng));
+    EXPECT_TRUE(
+        sgemm_matches_reference({Trans::no, Trans::yes, 120, 70, 2100, 0, 1, 0, 1.0f}, rng));
+    EXPECT_TRUE(
+        sgemm_matches_reference({Trans::yes, Trans::no, 120, 70, 2100, 2, 0, 1, 0.0f}, rng));
     EXPECT_TRUE(
         sgemm_matches_reference({Trans::no, Trans::yes, 16, 1024, 256, 0, 0, 0, 1.0f}, rng));
     EXPECT_TRUE(sgemm_matches_reference({Trans::no, Trans::yes, 1, 2048, 512, 0, 0, 0, 1.0f}, rng));

@@ -156,8 +156,8 @@ TEST(ReferenceParity, RowBlocks) {
 // Batches of 16 to 19 samples of layers whose W_hh exceeds the 1 MiB of row blocks (and whose
 // weights are within 16 MiB), or that have a projection: each step computes its own rows of Gx
 // (Recurrent's input_in_steps), inference and training, every cell, both directions, two
-// layers (the second's input 2·H wide, over 512: other depth blocks than one GEMM for all
-// steps), with lengths and without biases.
+// layers (the second's input 2·H wide, deeper than one depth block of the scalar and AVX2
+// paths), with lengths and without biases.
 TEST(ReferenceParity, InputProjectionInTheSteps) {
   const CellType cells[] = {CellType::lstm, CellType::gru, CellType::rnn_tanh, CellType::rnn_relu};
   for (uint64_t seed = 7000; seed < 7008; ++seed) {

@@ -85,6 +85,26 @@ TEST(Threads, ResultsAreBitIdenticalForAnyThreadCount) {
   set_num_threads(original);
 }
 
+// LSTM and RNN compute both weight gradients in one product over blocks of the T·B rows (2048
+// rows a member on 1 or 2 threads, 1024 on more): with 1200 rows, one block on 1 thread and two
+// on 3, whose sums must still run over the GEMM's own depth blocks in the same order.
+TEST(Threads, WeightGradientsOverSeveralBlocksOfRowsAreBitIdentical) {
+  const int original = num_threads();
+  threads::set_small_work_on_one_thread(false);
+  for (CellType cell : {CellType::lstm, CellType::rnn_tanh}) {
+    const RecurrentConfig config{.cell = cell, .input_size = 5, .hidden_size = 24};
+    set_num_threads(1);
+    const std::vector<Tensor> one = train_step(config, 4, 300, false);
+    set_num_threads(3);
+    const std::vector<Tensor> three = train_step(config, 4, 300, false);
+    for (std::size_t i = 0; i < one.size(); ++i)
+      EXPECT_TRUE(bit_identical(one[i], three[i])) << "cell " << static_cast<int>(cell)
+                                                   << " result " << i;
+  }
+  threads::set_small_work_on_one_thread(true);
+  set_num_threads(original);
+}
+
 TEST(Threads, LayersRunFromSeveralThreadsAtOnce) {
   // Regions started while another runs fall back to their caller's thread; results stay exact.
   const RecurrentConfig config{.cell = CellType::lstm, .input_size = 6, .hidden_size = 96};

@@ -14,7 +14,7 @@ namespace detail {
 struct ScalarShape {
   using V = simd::Scalar;
   static constexpr int mr = 4, nv = 4, dot_rows = 2;
-  static constexpr int64_t kc = 256, mc = 128, nc = 1024, kc_direct = 256, dot_max_m = 8;
+  static constexpr int64_t kc = 256, mc = 128, nc = 1024, dot_max_m = 8;
 };
 
 const GemmTable gemm_scalar = Gemm<ScalarShape>::table();

@@ -9,7 +9,7 @@ namespace lstm::kernels::detail {
 struct Avx2Shape {
   using V = simd::Avx2;
   static constexpr int mr = 6, nv = 2, dot_rows = 2;
-  static constexpr int64_t kc = 256, mc = 144, nc = 2048, kc_direct = 256, dot_max_m = 8;
+  static constexpr int64_t kc = 256, mc = 144, nc = 2048, dot_max_m = 8;
 };
 
 const GemmTable gemm_avx2 = Gemm<Avx2Shape>::table();

@@ -10,16 +10,21 @@ namespace lstm::kernels::detail {
 
 // A 14 × 32 register tile: 28 accumulators, 2 vectors of B and a broadcast of A use 31 of the
 // 32 registers. Cache blocks as measured best on Zen 5 (48 KiB L1, 1 MiB L2): a B panel is
-// 512 × 32 floats (64 KiB, read from L2), the A block 112 × 512 (224 KiB) stays in L2; depth
-// blocks of 512 rather than 384 made the LSTM/GRU inference of H = 512 and 1024 2–6% faster
-// (one block where k = 512). Where A (at most 42 rows) is read in place, k goes in blocks of
-// 1024, so that the per-step products of H ≤ 1024 are not cut along k: 4–10% faster than
-// blocks of 384 (B = 4 to 32, k = 512 and 1024). On Zen 4 (32 KiB L1) 512 is still the best
-// depth: sgemm on 2048² ran at 96 GFLOP/s on one core against 91 with 384 and 88 with 256.
+// 1024 × 32 floats (128 KiB, read from L2), the A block 112 × 1024 (448 KiB) stays in L2.
+// Depth blocks of 1024, so that no product of k ≤ 1024 is cut along k: where A is read in place
+// (the per-step products, at most 42 rows), 4–10% faster than blocks of 384 (B = 4 to 32, k =
+// 512 and 1024); where A is packed, against blocks of 512 (2 threads, each its half of the
+// columns), the input projection of 800 × 3072 × 1024 (GRU db-h1024-b32-t25's Gx) ran 1.08–1.11×
+// faster (medians of 7–9 rounds), and in the layer (alternations of 5–11 rounds) db-h1024-b32
+// 1.00–1.08× (GRU inference 1.01–1.08×, training 1.01–1.04×; LSTM 1.00–1.01× / 1.02–1.04×),
+// the training rows whose dX and dW are deeper than 512 0.98–1.03×. Blocks of 512 had been 2–6%
+// faster than 384 (LSTM/GRU inference of H = 512 and 1024). On Zen 4 (32 KiB L1) 512 was the
+// best depth for sgemm on 2048² (96 GFLOP/s on one core against 91 with 384 and 88 with 256);
+// 1024 has not been measured there.
 struct Avx512Shape {
   using V = simd::Avx512;
   static constexpr int mr = 14, nv = 2, dot_rows = 4;
-  static constexpr int64_t kc = 512, mc = 112, nc = 2048, kc_direct = 1024, dot_max_m = 8;
+  static constexpr int64_t kc = 1024, mc = 112, nc = 2048, dot_max_m = 8;
 };
 
 const GemmTable gemm_avx512 = Gemm<Avx512Shape>::table();

@@ -5,13 +5,11 @@
 //   blocked  the loops of a cache-blocked GEMM (n in blocks of NC, k in blocks of KC, m in blocks
 //            of MC) around a register tile of up to MR × NR accumulators. op(A) is packed per
 //            block into panels of at most MR rows (k-major), or read in place when it is A
-//            itself with at most 3·MR rows (then k is cut into the longer blocks of KC_DIRECT:
-//            no A block has to stay in cache, and each tile stores C fewer times); op(B) comes
-//            as panels of NR columns (k-major) — packed per block (a panel at a time, as the
-//            tiles first reach it), packed once beforehand
-//            (sgemm_packed), or read in place when trans_b = no and op(A) has at most 3·MR
-//            rows (each element of B then serves at most three row panels, which find it in
-//            cache, so copying B would cost more than it saves).
+//            itself with at most 3·MR rows; op(B) comes as panels of NR columns (k-major) —
+//            packed per block (a panel at a time, as the tiles first reach it), packed once
+//            beforehand (sgemm_packed), or read in place when trans_b = no and op(A) has at
+//            most 3·MR rows (each element of B then serves at most three row panels, which
+//            find it in cache, so copying B would cost more than it saves).
 //   dots     trans_b = yes and few rows of op(A) (the per-step LSTM product h·W_hhᵀ, a GEMV at
 //            m = 1): every C element is a dot product of a row of op(A) and a row of B, both
 //            contiguous along k, so B streams through once as it lies.
@@ -28,9 +26,8 @@ namespace lstm::kernels::detail {
 
 // Shape: using V = <vector type>; static constexpr int mr (rows of the register tile),
 // nv (vectors across it, so NR = nv·V::width columns), dot_rows (rows of a dot-product tile);
-// static constexpr int64_t kc, mc, nc (cache blocks; mc a multiple of mr, nc of NR), kc_direct
-// (the depth block where op(A) is read in place), dot_max_m (the most rows of op(A) that take
-// the dot-product way).
+// static constexpr int64_t kc, mc, nc (cache blocks; mc a multiple of mr, nc of NR), dot_max_m
+// (the most rows of op(A) that take the dot-product way).
 template <class Shape>
 struct Gemm {
   using V = typename Shape::V;
@@ -38,7 +35,6 @@ struct Gemm {
   static constexpr int W = V::width;
   static constexpr int MR = Shape::mr, NR = Shape::nv * W, NV = Shape::nv;
   static constexpr int64_t KC = Shape::kc, MC = Shape::mc, NC = Shape::nc;
-  static constexpr int64_t KC_DIRECT = Shape::kc_direct;
   static_assert(MC % MR == 0 && NC % NR == 0);
   // Independent accumulators needed to keep the FMA units busy: latency 4 × 2 pipes.
   static constexpr int min_accumulators = 8;
@@ -330,9 +326,7 @@ struct Gemm {
     return trans_a == Trans::no && m <= 3 * MR;
   }
   // The depth of the k blocks of the blocked way, at most k.
-  static int64_t depth_block(Trans trans_a, int64_t m, int64_t k) {
-    return smaller(reads_a_in_place(trans_a, m) ? KC_DIRECT : KC, k);
-  }
+  static int64_t depth_block(int64_t k) { return smaller(KC, k); }
 
   // How the tiles read op(A), which trans_a, m, k and lda decide alone (so that sgemm and
   // pack_a + sgemm_packed_ab read the same values in the same order: the same C). op(A) = A
@@ -361,7 +355,7 @@ struct Gemm {
                          RowPanels(m).height(0) > cpu_facts().l1d_ways / 2
                      ? ALayout::spread
                      : ALayout::in_place),
-          depth(depth_block(trans_a, m, k)),
+          depth(depth_block(k)),
           spread_row(depth + kLineFloats) {}
     // Floats that block rows [ic, ic + mc) × a depth block of kc take in a copy (packed
     // panels spill up to kAPanelsRoom floats beyond, onto whatever is written after them).
@@ -617,12 +611,12 @@ struct Gemm {
       }
       dots(m, n, k, a, lda, b, ldb, beta, c, ldc);
     } else if (trans_b == Trans::no && m <= 3 * MR) {
-      ReadInPlace source{b, ldb, scratch(Scratch::b_panels, depth_block(trans_a, m, k) * NR)};
+      ReadInPlace source{b, ldb, scratch(Scratch::b_panels, depth_block(k) * NR)};
       blocked(m, n, k, PackAPerBlock(trans_a, m, k, a, lda), source, beta, bias, c, ldc);
     } else {
       const int64_t block_width = smaller(NC, (n + NR - 1) / NR * NR);
       PackPerBlock source{trans_b, b, ldb,
-                          scratch(Scratch::b_panels, depth_block(trans_a, m, k) * block_width)};
+                          scratch(Scratch::b_panels, depth_block(k) * block_width)};
       blocked(m, n, k, PackAPerBlock(trans_a, m, k, a, lda), source, beta, bias, c, ldc);
     }
   }

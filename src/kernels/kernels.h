@@ -82,8 +82,8 @@ int64_t packed_b_panel_width(Isa isa = active_isa());
 // [i0, i1) of op(A), with i0 a multiple of it, cuts them into the same blocks and register
 // tiles as the product over all rows does: its rows of C are bit for bit the same. Not so for
 // other cuts (a tile of very few rows sums in another order, to hide the FMA latency), nor
-// where a product of few rows takes another way: A read in place in longer depth blocks
-// (trans_a = no), or dot products (trans_b = yes).
+// where a product of few rows takes another way: A read in place (trans_a = no), or dot
+// products (trans_b = yes).
 int64_t gemm_row_block(Isa isa = active_isa());
 // Packs op(B) (k × n), with op and ldb as in sgemm, into `out` (packed_b_size(k, n, isa) floats).
 PackedB pack_b(Trans trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out,

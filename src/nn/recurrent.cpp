@@ -407,7 +407,7 @@ struct Recurrent::Impl {
   // each weight they read (16 samples or more) and both weight matrices stay in the L3 from
   // step to step (together at most 16 MiB: half of Zen 4's and Zen 5's 32 MiB, fixed rather
   // than read off the CPU, since which GEMM computes Gx decides its depth blocks and so the
-  // order of its sums where I is deeper than one block: 512 on the AVX-512 path, 256 on the
+  // order of its sums where I is deeper than one block: 1024 on the AVX-512 path, 256 on the
   // others); not in row blocks, whose steps compute their rows of Gx already.
   // Measured (Zen 5, 2 threads, alternated with Gx before the loop; inference with frozen
   // weights / training): LSTM db-h512-b64-t25 1.06× (7 rounds, 1.05–1.13) and 1.06× (9) /
@@ -1154,18 +1154,13 @@ struct Recurrent::Impl {
   // all of [H_prev | X], which is copied straight),
   //   [dW_hh | dW_ih] += dAᵀ [H_prev | X],
   // in blocks of rows of [H_prev | X] (copied side by side), so that the copies stay small:
-  // 2560 rows a member on 1 or 2 threads, fewer on more (at least 512), so that all members'
-  // copies together hold at most 5120 rows. A block is a multiple of every kernel path's depth
-  // block (KC: 512, 256), so each sum runs over the same blocks in the same order as one
+  // 2048 rows a member on 1 or 2 threads, 1024 on more. A block is a multiple of every kernel
+  // path's depth block (KC: 1024, 256), so each sum runs over the same blocks in the same order as one
   // product over all the rows: the gradients are bit for bit those of the two separate
   // products (from zero), whatever the block. The product goes to a scratch of the member's
   // rows of the weights and is then added to both gradients, which pays only where there are
   // more rows (T·B) than columns (H_out + I): the caller decides.
-  static int64_t stacked_rows(int team_size) {
-    constexpr int64_t granule = 512;  // a multiple of every path's depth block
-    constexpr int64_t most = 2560, all_members = 5120;
-    return std::clamp(all_members / team_size / granule * granule, granule, most);
-  }
+  static int64_t stacked_rows(int team_size) { return team_size <= 2 ? 2048 : 1024; }
   void accumulate_weight_gradients_together(const DirectionParams& p, const DirectionTrace& trace,
                                             const float* x, int64_t I, const Team& team,
                                             const float* d_gates, Team::Range gate_rows) {
