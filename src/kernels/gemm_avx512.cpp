@@ -14,13 +14,13 @@ namespace lstm::kernels::detail {
 // Depth blocks of 1024, so that no product of k ≤ 1024 is cut along k: where A is read in place
 // (the per-step products, at most 42 rows), 4–10% faster than blocks of 384 (B = 4 to 32, k =
 // 512 and 1024); where A is packed, against blocks of 512 (2 threads, each its half of the
-// columns), the input projection of 800 × 3072 × 1024 (GRU db-h1024-b32-t25's Gx) ran 1.08–1.11×
+// columns), the input projection of 800 × 3072 × 1024 (GRU db-h1024-b32-t25's Gx) ran 1.08–1.12×
 // faster (medians of 7–9 rounds), and in the layer (alternations of 5–11 rounds) db-h1024-b32
-// 1.00–1.08× (GRU inference 1.01–1.08×, training 1.01–1.04×; LSTM 1.00–1.01× / 1.02–1.04×),
-// the training rows whose dX and dW are deeper than 512 0.98–1.03×. Blocks of 512 had been 2–6%
-// faster than 384 (LSTM/GRU inference of H = 512 and 1024). On Zen 4 (32 KiB L1) 512 was the
-// best depth for sgemm on 2048² (96 GFLOP/s on one core against 91 with 384 and 88 with 256);
-// 1024 has not been measured there.
+// 0.98–1.08× (GRU inference 1.00–1.08×, training 1.01–1.04×; LSTM 1.00–1.01× / 0.98–1.04×),
+// the training rows whose dX or dW is deeper than 512 0.97–1.03× (their dX alone 1.01–1.05×,
+// dW 0.99–1.01×). Blocks of 512 had been 2–6% faster than 384 (LSTM/GRU inference of H = 512
+// and 1024). On Zen 4 (32 KiB L1) 512 was the best depth for sgemm on 2048² (96 GFLOP/s on one
+// core against 91 with 384 and 88 with 256); 1024 has not been measured there.
 struct Avx512Shape {
   using V = simd::Avx512;
   static constexpr int mr = 14, nv = 2, dot_rows = 4;
