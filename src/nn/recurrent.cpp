@@ -1155,8 +1155,8 @@ struct Recurrent::Impl {
   //   [dW_hh | dW_ih] += dAᵀ [H_prev | X],
   // in blocks of rows of [H_prev | X] (copied side by side), so that the copies stay small:
   // 2048 rows a member on 1 or 2 threads, 1024 on more. A block is a multiple of every kernel
-  // path's depth block (KC: 1024, 256), so each sum runs over the same blocks in the same order as one
-  // product over all the rows: the gradients are bit for bit those of the two separate
+  // path's depth block (KC: 1024, 256), so each sum runs over the same blocks in the same order
+  // as one product over all the rows: the gradients are bit for bit those of the two separate
   // products (from zero), whatever the block. The product goes to a scratch of the member's
   // rows of the weights and is then added to both gradients, which pays only where there are
   // more rows (T·B) than columns (H_out + I): the caller decides.
