@@ -54,7 +54,7 @@ inline std::vector<RecurrentCase> recurrent_cases() {
     // (RNN: 32 + 1 on 2 threads; GRU: 3 · 32 + 3 on 5)
     all.push_back({"odd_gate_rows", cfg(cell, 5, 33), 3, 6, false});
     // T·B = 1125 rows: the weight gradients' copies of [H_prev | X] come in blocks of rows that
-    // depend on the thread count (2560 on 1–2 threads, 1536 on 3, 1024 on 5)
+    // depend on the thread count (2048 on 1–2 threads: one block; 1024 on more: two)
     all.push_back({"rows_in_blocks", cfg(cell, 3, 64), 15, 75, false});
     // a small layer with 19 samples: its time loop runs in row blocks of 9 and 10 samples
     // (Recurrent's batch_blocks), both directions, with lengths
