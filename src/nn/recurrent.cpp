@@ -882,27 +882,32 @@ struct Recurrent::Impl {
         return;
       }
 
-      // ∂L/∂h_t = dh (from later steps) + dy_t, this chunk's outputs
-      for (int64_t b = b0; b < b_end; ++b) {
-        float* dht = d_h_total + b * H_out + o0;
-        const float* dh_b = dh + b * H_out + o0;
-        if (!valid(b, t)) {
-          std::fill(dht, dht + n_out, 0.0f);
-        } else if (dy) {
-          const float* dy_tb = dy + t * dy_step + b * dy_row + column + o0;
-          for (int64_t j = 0; j < n_out; ++j) dht[j] = dh_b[j] + dy_tb[j];
-        } else {
-          copy_floats(dht, dh_b, n_out);
+      // ∂L/∂h_t = dh (from later steps) + dy_t, this chunk's outputs: in part 0 with a
+      // projection (whose part 1 reads all of it), here otherwise
+      if (part == 0 || !projected) {
+        for (int64_t b = b0; b < b_end; ++b) {
+          float* dht = d_h_total + b * H_out + o0;
+          const float* dh_b = dh + b * H_out + o0;
+          if (!valid(b, t)) {
+            std::fill(dht, dht + n_out, 0.0f);
+          } else if (dy) {
+            const float* dy_tb = dy + t * dy_step + b * dy_row + column + o0;
+            for (int64_t j = 0; j < n_out; ++j) dht[j] = dh_b[j] + dy_tb[j];
+          } else {
+            copy_floats(dht, dh_b, n_out);
+          }
+          if (projected) copy_floats(d_h_proj + (t * B + b) * P + o0, dht, n_out);
         }
-        if (projected) copy_floats(d_h_proj + (t * B + b) * P + o0, dht, n_out);
+        // The same rows of dy at the next step back, which in the caller's batch-first d_output
+        // lie T·H_out floats apart (a page or more) and so are not fetched ahead by the hardware:
+        // asked for now, they arrive while this step's work runs.
+        if (dy && s + 1 < T) {
+          const int64_t t_next = reverse ? t + 1 : t - 1;  // the step back's forward index
+          prefetch_runs<false>(dy + t_next * dy_step + b0 * dy_row + column + o0, n_rows, dy_row,
+                               1, 0, n_out);
+        }
       }
-      // The same rows of dy at the next step back, which in the caller's batch-first d_output
-      // lie T·H_out floats apart (a page or more) and so are not fetched ahead by the hardware:
-      // asked for now, they arrive while this step's work runs.
-      if (dy && s + 1 < T)
-        prefetch_runs<false>(dy + (reverse ? t + 1 : t - 1) * dy_step + b0 * dy_row + column + o0,
-                             n_rows, dy_row, 1, 0, n_out);
-      if (projected && part == 0) return;
+      if (part == 0) return;
       if (projected) {
         // h_t = W_hr m_t:  ∂L/∂m_t (B, H) = ∂L/∂h_t W_hr, this chunk's units
         sgemm(Trans::no, Trans::no, n_rows, n, P, d_h_total + b0 * P, P, value(p.w_hr) + u0, H,
