@@ -181,6 +181,17 @@ void await_at_least(const std::atomic<uint32_t>& word, uint32_t target) {
   for (uint32_t now; (now = word.load(std::memory_order_acquire)) < target;) await_change(word, now, step_spin);
 }
 
+bool await_at_least_for(const std::atomic<uint32_t>& word, uint32_t target,
+                        std::chrono::nanoseconds limit) {
+  if (word.load(std::memory_order_acquire) >= target) return true;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (int i = 1; word.load(std::memory_order_acquire) < target; ++i) {
+    cpu_relax();
+    if (i % 16 == 0 && std::chrono::steady_clock::now() > deadline) return false;
+  }
+  return true;
+}
+
 void bump(std::atomic<uint32_t>& word, uint32_t by) {
   word.fetch_add(by, std::memory_order_acq_rel);
   word.notify_all();

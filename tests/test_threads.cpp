@@ -214,6 +214,42 @@ TEST(Threads, RunPhasesRunsEveryChunkOncePhaseAfterPhase) {
   set_num_threads(original);
 }
 
+// Member 1 stops inside the first chunk it runs until every other chunk of the phase has
+// finished: member 0 must take the rest of member 1's block, or the phase never ends (here it
+// gives up after 10 s and fails). Member 0's own chunks take 100 µs each, so that member 1 has
+// joined by the time they are done in most repeats; a repeat where it had not is counted out.
+TEST(Threads, RunPhasesTakesTheChunksOfAMemberHeldUp) {
+  using std::chrono::steady_clock;
+  const int original = num_threads();
+  set_num_threads(2);
+  constexpr int64_t chunks = 8;
+  int repeats_held = 0;
+  for (int repeat = 0; repeat < 20; ++repeat) {
+    std::vector<std::atomic<int>> runs(chunks);
+    std::atomic<int64_t> finished{0};
+    std::atomic<bool> held{false}, gave_up{false};
+    threads::run_phases(2, 1, chunks, threads::ChunkOrder::same,
+                        [&](const threads::Team& team, int64_t, int64_t chunk) {
+      if (team.index() == 1 && !held.exchange(true)) {
+        const auto deadline = steady_clock::now() + std::chrono::seconds(10);
+        while (finished.load() < chunks - 1 && !gave_up.load())
+          if (steady_clock::now() > deadline) gave_up.store(true);
+      } else if (team.index() == 0) {
+        const auto until = steady_clock::now() + std::chrono::microseconds(100);
+        while (steady_clock::now() < until) {
+        }
+      }
+      runs[static_cast<std::size_t>(chunk)].fetch_add(1);
+      finished.fetch_add(1);
+    });
+    ASSERT_FALSE(gave_up.load()) << "repeat " << repeat;
+    for (int64_t c = 0; c < chunks; ++c) ASSERT_EQ(runs[static_cast<std::size_t>(c)].load(), 1);
+    repeats_held += held.load() ? 1 : 0;
+  }
+  EXPECT_GT(repeats_held, 0);
+  set_num_threads(original);
+}
+
 TEST(Threads, SetNumThreadsChecksItsArgument) {
   const int original = num_threads();
   EXPECT_GE(original, 1);
