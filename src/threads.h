@@ -94,7 +94,8 @@ enum class ChunkOrder { same, alternating };
 // a step of batch 1 the chunk's weights are in the other core's L2, so it costs more than the
 // member's lag. Against a claim counter a chunk (all on one line) and the others' chunks taken
 // at once (Zen 5, 2 threads, 11 alternations): training of db-h256-b1-t150 1.06× LSTM, 1.08×
-// GRU, of db-h512-b1-t25 1.04× and 1.03×; the rest of the suite within noise, under load too.
+// GRU, of db-h512-b1-t25 1.04× and 1.03×; GRU inference of db-h256-b1 0.98×; the rest of the
+// suite within noise, under load too.
 constexpr std::chrono::nanoseconds steal_grace{10'000};
 template <class Body>
 void run_phases(int threads, int64_t phases, int64_t chunks, ChunkOrder order, Body&& body);
