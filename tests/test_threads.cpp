@@ -224,7 +224,8 @@ TEST(Threads, RunPhasesTakesTheChunksOfAMemberHeldUp) {
   set_num_threads(2);
   constexpr int64_t chunks = 8;
   int repeats_held = 0;
-  for (int repeat = 0; repeat < 20; ++repeat) {
+  bool failed = false;
+  for (int repeat = 0; repeat < 20 && !failed; ++repeat) {
     std::vector<std::atomic<int>> runs(chunks);
     std::atomic<int64_t> finished{0};
     std::atomic<bool> held{false}, gave_up{false};
@@ -242,12 +243,14 @@ TEST(Threads, RunPhasesTakesTheChunksOfAMemberHeldUp) {
       runs[static_cast<std::size_t>(chunk)].fetch_add(1);
       finished.fetch_add(1);
     });
-    ASSERT_FALSE(gave_up.load()) << "repeat " << repeat;
-    for (int64_t c = 0; c < chunks; ++c) ASSERT_EQ(runs[static_cast<std::size_t>(c)].load(), 1);
+    EXPECT_FALSE(gave_up.load()) << "repeat " << repeat;
+    for (int64_t c = 0; c < chunks; ++c)
+      EXPECT_EQ(runs[static_cast<std::size_t>(c)].load(), 1) << "repeat " << repeat << " chunk " << c;
+    failed = ::testing::Test::HasFailure();
     repeats_held += held.load() ? 1 : 0;
   }
-  EXPECT_GT(repeats_held, 0);
   set_num_threads(original);
+  EXPECT_GT(repeats_held, 0);
 }
 
 TEST(Threads, SetNumThreadsChecksItsArgument) {
