@@ -23,17 +23,25 @@ void cpu_relax() {
 #endif
 }
 
+// Spins until done() holds or `limit` has passed (the clock read every 16 spins); returns
+// whether done() holds.
+template <class Done>
+bool spin_until(Done done, std::chrono::nanoseconds limit) {
+  if (done()) return true;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (int i = 1; !done(); ++i) {
+    cpu_relax();
+    if (i % 16 == 0 && std::chrono::steady_clock::now() > deadline) return done();
+  }
+  return true;
+}
+
 // Waits until word ≠ old: spins for up to `spin` (a waiting team member is usually released
 // within microseconds), then sleeps in the kernel until notified.
 void await_change(const std::atomic<uint32_t>& word, uint32_t old, std::chrono::microseconds spin) {
-  const auto deadline = std::chrono::steady_clock::now() + spin;
-  for (int i = 1; word.load(std::memory_order_acquire) == old; ++i) {
-    cpu_relax();
-    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) {
-      while (word.load(std::memory_order_acquire) == old) word.wait(old, std::memory_order_acquire);
-      return;
-    }
-  }
+  const auto changed = [&] { return word.load(std::memory_order_acquire) != old; };
+  if (spin_until(changed, spin)) return;
+  while (!changed()) word.wait(old, std::memory_order_acquire);
 }
 
 // How long a thread spins before it sleeps: waiting for the next chunk of work inside a region,
@@ -183,13 +191,7 @@ void await_at_least(const std::atomic<uint32_t>& word, uint32_t target) {
 
 bool await_at_least_for(const std::atomic<uint32_t>& word, uint32_t target,
                         std::chrono::nanoseconds limit) {
-  if (word.load(std::memory_order_acquire) >= target) return true;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  for (int i = 1; word.load(std::memory_order_acquire) < target; ++i) {
-    cpu_relax();
-    if (i % 16 == 0 && std::chrono::steady_clock::now() > deadline) return false;
-  }
-  return true;
+  return spin_until([&] { return word.load(std::memory_order_acquire) >= target; }, limit);
 }
 
 void bump(std::atomic<uint32_t>& word, uint32_t by) {
