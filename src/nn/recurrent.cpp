@@ -387,7 +387,10 @@ struct Recurrent::Impl {
   // Measured (Zen 5, 2 threads, 7 alternations; inference / training): against the chunks of
   // units, I = 8, H = 64, B = 64 1.41× / 1.73×, I = 32, H = 128, B = 64 1.32× / 1.34×,
   // I = 32, H = 160, B = 32 1.21× / 1.30×, char-h256-b16-t150 (W_hh 1 MiB) 1.02–1.05× both;
-  // db-h512-b16-t25 (W_hh 4 MiB) 1.06× / 0.88×, db-h1024-b32-t25 0.58× / 0.73×. Blocks of 8
+  // db-h512-b16-t25 (W_hh 4 MiB) 1.06× / 0.88×, db-h1024-b32-t25 0.58× / 0.73×; inference
+  // alone, again at 833b124 (LSTM / GRU, frozen, two blocks): db-h512-b16-t25 0.95× / 0.95×,
+  // db-h512-b64-t25 0.94× / 0.99×, db-h1024-b32-t25 0.72× / 0.77×, so a W_hh over 1 MiB runs
+  // in chunks of units in inference too. Blocks of 8
   // against 16 (ts-h64-b32-t50): LSTM 1.18× / 1.10×, GRU 1.13× / 1.15×; against 4: 1.01× /
   // 1.05×, 1.15× / 1.07×. With projections (whose extra phase per step needs every unit) there
   // are no row blocks.
