@@ -16,6 +16,11 @@
 //
 // And the least a time step shared by the two cores can cost beyond its work: the time for a
 // write on one core to be seen by the other, {"handover_ns": median, "handover_ns_best": ...}.
+//
+// Last, the cores' FMA peak, which sets how close to its limit the GEMM roof itself is: twelve
+// independent chains of fused multiply-adds on the widest vectors this build has, on 1 and 2
+// threads, {"fma_peak_gflops_1t": best, "fma_peak_gflops_2t": best, "fma_vector_bits": ...}.
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -23,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <utility>
@@ -128,6 +134,61 @@ std::pair<double, double> handover_ns(int rounds) {
   return {median(ns), *std::min_element(ns.begin(), ns.end())};
 }
 
+// The widest vector of floats this build has, and a fused multiply-add of it.
+#if defined(__AVX512F__)
+using Vec = __m512;
+constexpr int kVecBits = 512;
+Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+Vec broadcast(float x) { return _mm512_set1_ps(x); }
+#elif defined(__FMA__)
+using Vec = __m256;
+constexpr int kVecBits = 256;
+Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+Vec broadcast(float x) { return _mm256_set1_ps(x); }
+#else
+#error "gemm_roof needs FMA (built with -march=native on an x86-64 CPU that has it)"
+#endif
+float lane_sum(Vec v) {
+  float lanes[kVecBits / 32];
+  std::memcpy(lanes, &v, sizeof v);
+  float total = 0;
+  for (float x : lanes) total += x;
+  return total;
+}
+
+// GFLOP/s of `threads` threads each running twelve chains x ← x·m + a of `iterations` steps
+// (twelve, so that the latency of an FMA (4 cycles) times the two FMA units is covered), the
+// best of `rounds` bursts.
+double fma_peak(int threads, int rounds) {
+  constexpr int chains = 12;
+  constexpr long iterations = 50'000'000;
+  constexpr double floats_per_vec = kVecBits / 32;
+  std::vector<double> gflops;
+  std::vector<float> sums(static_cast<std::size_t>(threads));
+  for (int r = 0; r < rounds; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads)
+    {
+      Vec x[chains];
+      for (int i = 0; i < chains; ++i) x[i] = broadcast(static_cast<float>(i));
+      const Vec m = broadcast(0.999999f), a = broadcast(1e-6f);
+      for (long it = 0; it < iterations; ++it)
+#pragma GCC unroll 12
+        for (int i = 0; i < chains; ++i) x[i] = fma(x[i], m, a);
+      float total = 0;
+      for (const Vec& v : x) total += lane_sum(v);
+      sums[static_cast<std::size_t>(omp_get_thread_num())] = total;
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    gflops.push_back(threads * 2.0 * chains * floats_per_vec * iterations / s / 1e9);
+  }
+  if (!(sums[0] > 0)) {  // the chains start at 0…11 and stay positive: their sums are used
+    std::fprintf(stderr, "gemm_roof: wrong sums in the FMA chains\n");
+    std::exit(1);
+  }
+  return *std::max_element(gflops.begin(), gflops.end());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,5 +236,8 @@ int main(int argc, char** argv) {
   }
   const auto [ns, least] = handover_ns(5 * rounds);
   std::printf("{\"handover_ns\":%.0f,\"handover_ns_best\":%.0f}\n", ns, least);
+  const double peak_1t = fma_peak(1, rounds), peak_2t = fma_peak(2, rounds);
+  std::printf("{\"fma_peak_gflops_1t\":%.1f,\"fma_peak_gflops_2t\":%.1f,\"fma_vector_bits\":%d}\n",
+              peak_1t, peak_2t, kVecBits);
   return 0;
 }

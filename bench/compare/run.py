@@ -100,6 +100,8 @@ def measure_roof(roof_program):
             roof["stream"].append(j)
         elif "handover_ns" in j:
             roof["handover"] = j
+        elif "fma_peak_gflops_2t" in j:
+            roof["fma_peak"] = j
         else:
             roof["sizes"].append(j)
     return roof
@@ -225,6 +227,11 @@ def report(data):
         if roof.get("handover"):
             print(f"A write on one core seen by the other after {roof['handover']['handover_ns']:.0f} ns "
                   f"(median; least {roof['handover']['handover_ns_best']:.0f}).")
+        if roof.get("fma_peak"):
+            peak = roof["fma_peak"]
+            print(f"FMA peak, twelve chains of {peak['fma_vector_bits']}-bit FMAs a thread, best round: "
+                  f"{peak['fma_peak_gflops_1t']:.1f} GFLOP/s on 1 thread, {peak['fma_peak_gflops_2t']:.1f} on 2; "
+                  f"the roof is {100 * roof['roof_gflops_2t'] / peak['fma_peak_gflops_2t']:.0f}% of it.")
     else:
         print(f"Roof used for %: {roof2:.1f} GFLOP/s (given).")
     print()
