@@ -15,7 +15,8 @@ load-robust check, "best/best": our fastest run against oneDNN's fastest run at 
 count. The roof is oneDNN's sgemm on large squares (gemm_roof).
 
 After the tables, for the rows of batch 4 or less, a lower bound on their time from the machine's
-limits measured in the same run (bound_ms below), beside issue 5's target of half oneDNN's time.
+limits measured in the same run (bound_ms below), beside issue 5's target of half oneDNN's time;
+last, issue 5's targets as the run measured them (report_targets).
 
 Prints a markdown report on stdout; --json-out keeps every measurement, and --report FILE prints
 the report of such a file again without measuring.
@@ -378,7 +379,9 @@ def report_targets(data):
         return f"{r['cell'].upper()} {r['mode']} {r['name']}"
     def vs_onednn(r):
         return r["ratio"]["onednn_faster"]
-    print(f"Issue 5's targets in this run (against oneDNN at its faster thread count; roof {roof2:.1f} GFLOP/s):")
+    configs = len({r["name"] for r in rows})
+    print(f"Issue 5's targets in this run ({configs} configurations; against oneDNN at its faster thread count; "
+          f"roof {roof2:.1f} GFLOP/s):")
     print()
     print("| target | this run | met |")
     print("|---|---|---|")
