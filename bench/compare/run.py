@@ -188,9 +188,15 @@ def summarize(row, contenders):
     row["peak_rss_mb"] = max(x["peak_rss_mb"] for x in per["ours"])
 
 
+def roof_for_share(roof):
+    """The 2-thread roof the "% roof" column and the roof target count against: the one given
+    with --roof-gflops, else the run's own."""
+    return roof.get("given_gflops_2t") or roof["roof_gflops_2t"]
+
+
 def report(data):
     contenders, roof = data["contenders"], data["roof"]
-    roof2 = roof.get("given_gflops_2t") or roof["roof_gflops_2t"]
+    roof2 = roof_for_share(roof)
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
@@ -374,7 +380,7 @@ def report_targets(data):
     rows = [r for r in data["results"] if "onednn_faster" in r["ratio"]]
     if not rows or data.get("bf16"):
         return
-    roof2 = data["roof"].get("given_gflops_2t") or data["roof"]["roof_gflops_2t"]
+    roof2 = roof_for_share(data["roof"])
     def label(r):
         return f"{r['cell'].upper()} {r['mode']} {r['name']}"
     def vs_onednn(r):
