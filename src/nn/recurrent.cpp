@@ -390,10 +390,9 @@ struct Recurrent::Impl {
   // db-h512-b16-t25 (W_hh 4 MiB) 1.06× / 0.88×, db-h1024-b32-t25 0.58× / 0.73×; inference
   // alone, again at 833b124 (LSTM / GRU, frozen, two blocks): db-h512-b16-t25 0.95× / 0.95×,
   // db-h512-b64-t25 0.94× / 0.99×, db-h1024-b32-t25 0.72× / 0.77×, so a W_hh over 1 MiB runs
-  // in chunks of units in inference too. Blocks of 8
-  // against 16 (ts-h64-b32-t50): LSTM 1.18× / 1.10×, GRU 1.13× / 1.15×; against 4: 1.01× /
-  // 1.05×, 1.15× / 1.07×. With projections (whose extra phase per step needs every unit) there
-  // are no row blocks.
+  // in chunks of units in inference too. Blocks of 8 against 16 (ts-h64-b32-t50): LSTM 1.18× /
+  // 1.10×, GRU 1.13× / 1.15×; against 4: 1.01× / 1.05×, 1.15× / 1.07×. With projections (whose
+  // extra phase per step needs every unit) there are no row blocks.
   // A batch of 8–15 samples runs as two blocks (of ⌊B/2⌋ and ⌈B/2⌉ samples) where the smaller
   // block's step, 2·⌊B/2⌋·G·H·H_out FLOP, is at least 256 kFLOP (what a block of 8 samples of
   // ts-h64-b32-t50 does, whose blocks pay) and W_hh fits in half an L2 (512 KiB), so that a
