@@ -166,7 +166,10 @@ std::atomic<bool> small_work_alone{true};
 void set_small_work_on_one_thread(bool on) { small_work_alone.store(on, std::memory_order_relaxed); }
 bool small_work_on_one_thread() { return small_work_alone.load(std::memory_order_relaxed); }
 
-int64_t recurrent_chunks(int64_t units) { return std::min<int64_t>(8, (units + 31) / 32); }
+int64_t recurrent_chunks(int64_t units) {
+  const int64_t least_units = units < 256 ? 32 : 64;
+  return std::min<int64_t>(8, (units + least_units - 1) / least_units);
+}
 
 Team::Range split(int64_t count, int64_t parts, int64_t part, int64_t granule) {
   const int64_t width = ((count + parts - 1) / parts + granule - 1) / granule * granule;

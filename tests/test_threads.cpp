@@ -147,6 +147,20 @@ TEST(Threads, ThreadsUsedFollowsTheLayersWork) {
   set_num_threads(original);
 }
 
+// Chunks of at least 32 hidden units, at least 64 from 256 units on, and at most 8: they depend
+// on the layer's size alone.
+TEST(Threads, RecurrentChunksFollowTheLayersWidth) {
+  EXPECT_EQ(threads::recurrent_chunks(1), 1);
+  EXPECT_EQ(threads::recurrent_chunks(64), 2);
+  EXPECT_EQ(threads::recurrent_chunks(72), 3);
+  EXPECT_EQ(threads::recurrent_chunks(255), 8);  // chunks of 32 units (the last 31)
+  EXPECT_EQ(threads::recurrent_chunks(256), 4);  // of 64 from here on
+  EXPECT_EQ(threads::recurrent_chunks(300), 5);
+  EXPECT_EQ(threads::recurrent_chunks(448), 7);
+  EXPECT_EQ(threads::recurrent_chunks(512), 8);
+  EXPECT_EQ(threads::recurrent_chunks(4096), 8);
+}
+
 TEST(Threads, SplitNearestCutsAtTheNearestGranules) {
   // 2048 rows in blocks of 112 between 2: the cut at 1024 goes to 1008 (9 blocks), not 1120.
   EXPECT_EQ(threads::split_nearest(2048, 2, 0, 112).begin, 0);
