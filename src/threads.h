@@ -34,11 +34,11 @@ class Team {
 // The chunks a recurrent layer with `units` hidden units cuts its parallel work into (never
 // more threads than that work on it): at most 8, at least 32 units each, and at least 64 from
 // 256 units on. Measured on Zen 5, 2 threads, 5–7 alternations against chunks of 32 or more
-// (LSTM, inference frozen / training): H = 256 at batch 1 1.09× / 1.05× (GRU 1.06× / 1.06×),
-// H = 256 at batch 16 1.05× / 1.03× (GRU 1.01× / 1.02×), H = 320 at batch 1 1.37× / 1.29×,
-// H = 384 at batch 16 1.32× / 1.17×: fewer, wider chunks, whose packed W_hh also needs no
-// padding to whole panels where chunks of 40 or 48 units did. Chunks of 128 units at H = 512
-// (4 chunks instead of 8) were slower: 0.89× / 0.87× at batch 1.
+// (inference frozen and training): H = 256 1.05–1.12× at batch 1 and 1.01–1.05× at batch 16
+// (LSTM and GRU), LSTM H = 320 at batch 1 1.29–1.37× and H = 384 at batch 16 1.17–1.32×: fewer,
+// wider chunks, whose packed W_hh also needs no padding to whole panels where chunks of 40 or
+// 48 units did. Chunks of 128 units at H = 512 (4 chunks instead of 8) were slower: LSTM
+// 0.87–0.89× at batch 1.
 int64_t recurrent_chunks(int64_t units);
 
 // Whether a layer too small to share its steps runs on one thread (the default; see
