@@ -15,7 +15,8 @@ load-robust check, "best/best": our fastest run against oneDNN's fastest run at 
 count. The roof is oneDNN's sgemm on large squares (gemm_roof).
 
 After the tables, for the rows of batch 4 or less, a lower bound on their time from the machine's
-limits measured in the same run (bound_ms below), beside issue 5's target of half oneDNN's time;
+limits measured in the same run (bound_ms below), a model of W_hh streamed at every step, and the
+time of their products at the cores' FMA peak, beside issue 5's target of half oneDNN's time;
 last, issue 5's targets as the run measured them (report_targets).
 
 Prints a markdown report on stdout; --json-out keeps every measurement, and --report FILE prints
@@ -348,31 +349,38 @@ def bound_ms(row, roof, threads, l2_keeps_part=True):
 
 def report_bounds(data):
     """The rows of batch ≤ 4 against issue 5's target (half of oneDNN's time at its faster thread
-    count), against bound_ms on 1 and 2 threads, and against bound_ms's model of W_hh streamed
-    at every step."""
+    count), against bound_ms on 1 and 2 threads, against bound_ms's model of W_hh streamed at
+    every step, and, where the run measured the cores' FMA peak, against the time of the row's
+    products with every FMA unit busy at every cycle: no code does the products faster."""
     roof = data["roof"]
     rows = [r for r in data["results"] if r["batch"] <= 4 and "onednn1" in r["ms"]]
     # bf16 weights are half the bytes, and their pair products are not bound by the float32 roof
     if data.get("bf16") or not rows or not roof.get("stream") or not roof.get("handover"):
         return
+    fma_peak = roof.get("fma_peak", {}).get("fma_peak_gflops_2t")
     print("Bounds of the rows of batch ≤ 4 (bench/compare/run.py, bound_ms): every product at the roof; W_hh read at "
           "every step, up to 1 MiB of a core's share from its L2 and the rest from beyond, at the bandwidths measured "
           "above; nothing packed; one hand-over between the cores a step on 2 threads. The target is half of oneDNN's "
           "median at its faster thread count. \"Streamed\" is the same on 2 threads with no part of a share larger "
           "than the L2 kept there, all of W_hh streamed at every step: a model, not a bound (the library alternates the "
           "order of its chunks where they fit in half of the L2, and the bandwidth is measured apart from the layer), "
-          "but where ours is near it, what is left is the bandwidth.")
+          "but where ours is near it, what is left is the bandwidth."
+          + (" \"At the FMA peak\" is the row's products (its GFLOP) at the 2 cores' FMA peak measured above: where "
+             "it reaches the target, 2× oneDNN was out of reach in this run whatever the code." if fma_peak else ""))
     print()
+    peak_head, peak_rule = ("| at the FMA peak ms | FMA peak / target ", "|---|---") if fma_peak else ("", "")
     print("| cell | config | mode | ours ms | target ms | bound ms, 2 threads | bound ms, 1 thread | bound / target "
-          "| streamed ms | ours / streamed |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| streamed ms | ours / streamed " + peak_head + "|")
+    print("|---|---|---|---|---|---|---|---|---|---" + peak_rule + "|")
     for r in rows:
         target = min(r["ms"]["onednn"], r["ms"]["onednn1"]) / 2
         two, one = bound_ms(r, roof, 2), bound_ms(r, roof, 1)
         streamed = bound_ms(r, roof, 2, l2_keeps_part=False)
+        at_peak = r["gflop"] / fma_peak * 1e3 if fma_peak else None
         print(f"| {r['cell'].upper()} | {r['name']} | {r['mode']} | {fmt_ms(r['ms']['ours'])} | {fmt_ms(target)} | "
               f"{fmt_ms(two)} | {fmt_ms(one)} | {min(one, two) / target:.2f} | {fmt_ms(streamed)} | "
-              f"{r['ms']['ours'] / streamed:.2f} |")
+              f"{r['ms']['ours'] / streamed:.2f} |"
+              + (f" {fmt_ms(at_peak)} | {at_peak / target:.2f} |" if fma_peak else ""))
     print()
 
 
